@@ -1,0 +1,76 @@
+"""The composition root: builds storage, renderer, engine, outbox and scheduler, and closes them.
+
+Every entry point (the bot, the playground, the CLI) gets its parts from `open_runtime`, so
+there is one place where the pieces are joined and one order in which they are shut down.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.engine import Engine
+from bot.flows import FlowPolicy
+from bot.flows.model import Blocked, CustomerKey
+from bot.outbox import Channel, Outbox
+from bot.scheduler import Scheduler
+from bot.storage.sqlite import SQLiteStorage
+from bot.templates import Renderer
+
+__all__ = ["Runtime", "open_runtime", "policy_from"]
+
+log = logging.getLogger(__name__)
+
+
+def policy_from(settings: Settings) -> FlowPolicy:
+    return FlowPolicy(checkin_delay=settings.checkin_delay)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock
+    storage: SQLiteStorage
+    renderer: Renderer
+    engine: Engine
+    outbox: Outbox
+    scheduler: Scheduler
+
+    async def settle(self) -> None:
+        """Run due jobs and deliver messages until nothing more is due (the playground's beat)."""
+        while True:
+            ran = await self.scheduler.tick()
+            sent = await self.outbox.drain()
+            if not ran and not sent:
+                return
+
+
+@asynccontextmanager
+async def open_runtime(
+    settings: Settings,
+    clock: Clock,
+    customer_channels: Mapping[str, Channel],
+    staff_channel: Channel,
+    *,
+    database: Path | None = None,
+) -> AsyncIterator[Runtime]:
+    storage = await SQLiteStorage.open(database or settings.database_path)
+    try:
+        renderer = Renderer(settings.templates_dir, settings.default_locale)
+        wake: list[Outbox] = []
+        engine = Engine(storage, policy_from(settings), clock, on_commit=lambda: wake[0].wake())
+
+        async def unreachable(key: CustomerKey) -> None:
+            await engine.handle(Blocked(key=key))
+
+        outbox = Outbox(storage, renderer, clock, customer_channels, staff_channel, unreachable)
+        wake.append(outbox)
+        scheduler = Scheduler(storage, engine, clock)
+        yield Runtime(settings, clock, storage, renderer, engine, outbox, scheduler)
+    finally:
+        await storage.close()

@@ -1,0 +1,162 @@
+"""The `escalator` command line (also `python -m bot`).
+
+escalator                  run the bot (the console playground when no platform token is set)
+escalator run              the same
+escalator console          the playground, whatever is configured
+escalator customer show ID a customer's stage, flags and history
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import TextIO
+
+from bot.app import open_runtime
+from bot.clock import ManualClock
+from bot.config import Settings, load_settings
+from bot.errors import EscalatorError
+from bot.flows.model import CustomerKey
+from bot.handlers.console import (
+    CHANNEL,
+    ConsoleCustomerChannel,
+    ConsoleStaffChannel,
+    Playground,
+    stdin_lines,
+)
+from bot.storage.sqlite import SQLiteStorage
+
+__all__ = ["main"]
+
+CLOCK_OFFSET = "playground.clock_offset"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="escalator",
+        description="Escalator: walks customers up the customer escalator.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser(
+        "run", help="run the bot (the console playground when no platform token is set)"
+    )
+    console = commands.add_parser("console", help="chat with the bot in this terminal")
+    console.add_argument("--db", type=Path, help="SQLite file (default: DATABASE_URL)")
+    console.add_argument("--user", default="1", help="the customer you play (default 1)")
+    customer = commands.add_parser("customer", help="look at a customer")
+    customer_commands = customer.add_subparsers(dest="customer_command", metavar="ACTION")
+    show = customer_commands.add_parser("show", help="stage, flags and history")
+    show.add_argument("id", help="customer id, e.g. telegram:12345 or console:1")
+    show.add_argument("--db", type=Path, help="SQLite file (default: DATABASE_URL)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        command = args.command or "run"
+        if command == "console" or (command == "run" and not settings.has_platform):
+            _logging(settings, quiet=True)
+            asyncio.run(
+                run_console(settings, getattr(args, "db", None), getattr(args, "user", "1"))
+            )
+            return 0
+        if command == "run":
+            raise EscalatorError(
+                "TELEGRAM_BOT_TOKEN is set, but this build has no Telegram channel"
+            )
+        if command == "customer" and args.customer_command == "show":
+            return asyncio.run(show_customer(settings, args.id, args.db))
+        build_parser().parse_args([command, "--help"])
+        return 2
+    except EscalatorError as exc:
+        print(f"escalator: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _logging(settings: Settings, *, quiet: bool) -> None:
+    level = logging.WARNING if quiet else getattr(logging, settings.log_level)
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+async def run_console(
+    settings: Settings,
+    database: Path | None,
+    user: str = "1",
+    lines: AsyncIterator[str] | None = None,
+    out: TextIO | None = None,
+) -> None:
+    stream = out or sys.stdout
+    clock = ManualClock()
+    customers = ConsoleCustomerChannel(stream)
+    async with open_runtime(
+        settings, clock, {CHANNEL: customers}, ConsoleStaffChannel(stream), database=database
+    ) as runtime:
+        saved = await runtime.storage.get_meta(CLOCK_OFFSET)
+        clock.offset = timedelta(seconds=float(saved or 0))
+
+        async def advance(delta: timedelta) -> None:
+            clock.advance(delta)
+            await runtime.storage.set_meta(CLOCK_OFFSET, str(clock.offset.total_seconds()))
+
+        interactive = lines is None and sys.stdin.isatty()
+        playground = Playground(
+            handle=runtime.engine.handle,
+            settle=runtime.settle,
+            advance=advance,
+            channel=customers,
+            out=stream,
+            user=user,
+            echo=not interactive,
+        )
+        source = lines or stdin_lines(
+            (lambda: f"you ({playground.user})> ") if interactive else None
+        )
+        await playground.run(source)
+
+
+async def show_customer(settings: Settings, ident: str, database: Path | None) -> int:
+    storage = await SQLiteStorage.open(database or settings.database_path)
+    try:
+        key = CustomerKey.parse(ident, default_channel="telegram")
+        customer = await storage.customer(key, history=200)
+        if customer is None:
+            print(f"escalator: no customer {key.id!r}", file=sys.stderr)
+            return 1
+        flags = [
+            name
+            for name, on in (
+                ("opted out", customer.opted_out),
+                ("unreachable", customer.unreachable),
+            )
+            if on
+        ]
+        print(f"customer  {customer.id}")
+        print(f"name      {customer.first_name or '-'}")
+        print(f"stage     {customer.stage.value} (level {customer.stage.level})")
+        print(f"dialogue  {customer.dialogue.value}")
+        print(f"source    {customer.source or '-'}")
+        print(f"flags     {', '.join(flags) or '-'}")
+        print(f"since     {customer.created_at:%Y-%m-%d %H:%M} UTC")
+        print("history")
+        for entry in customer.history:
+            move = (
+                f" {entry.from_stage} -> {entry.to_stage}"
+                if entry.to_stage and entry.from_stage != entry.to_stage
+                else ""
+            )
+            detail = f" ({entry.detail})" if entry.detail else ""
+            print(f"  {entry.at:%Y-%m-%d %H:%M}  {entry.event}{move}{detail}")
+        return 0
+    finally:
+        await storage.close()

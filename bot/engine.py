@@ -1,0 +1,107 @@
+"""The engine: for one event, lock the customer, load, decide, commit. Nothing else joins
+flows and storage.
+
+Events of one customer are handled one at a time and in arrival order (a per-customer lock,
+taken *before* loading, so no decision is computed from stale state); different customers run
+concurrently, and their commits are grouped by the storage. A redelivered event (same inbound
+id) or an already-finished job changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from enum import StrEnum
+
+from bot.clock import Clock
+from bot.flows import FlowPolicy, decide
+from bot.flows.journey import needs_history
+from bot.flows.model import ClearButtons, Decision, Event, JobDue, OutMessage
+from bot.locks import KeyedLock
+from bot.storage.base import Change, DuplicateInbound, OutboxItem, Storage
+
+__all__ = ["Engine", "Outcome"]
+
+log = logging.getLogger(__name__)
+
+HISTORY_SHOWN = 20
+
+
+class Outcome(StrEnum):
+    DONE = "done"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+
+
+class Engine:
+    def __init__(
+        self,
+        storage: Storage,
+        policy: FlowPolicy,
+        clock: Clock,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._storage = storage
+        self._policy = policy
+        self._clock = clock
+        self._on_commit = on_commit
+        self._locks = KeyedLock()
+
+    @property
+    def customers_in_flight(self) -> int:
+        return len(self._locks)
+
+    async def handle(self, event: Event) -> Outcome:
+        job_id = event.job_id if isinstance(event, JobDue) else None
+        async with self._locks.hold(event.key.id):
+            loaded = await self._storage.load(
+                event.key,
+                inbound_id=event.inbound_id,
+                job_id=job_id,
+                history=HISTORY_SHOWN if needs_history(event) else 0,
+            )
+            if loaded.seen:
+                log.info("ignored a redelivered event for %s (%s)", event.key.id, event.inbound_id)
+                return Outcome.DUPLICATE
+            now = self._clock.now()
+            decision = decide(loaded.customer, event, now, self._policy)
+            if decision is None:
+                log.warning("event for unknown customer %s ignored: %r", event.key.id, event)
+                return Outcome.IGNORED
+            change = _to_change(decision, event, job_id, now)
+            try:
+                await self._storage.commit(change)
+            except DuplicateInbound:
+                return Outcome.DUPLICATE
+        if change.outbox:
+            self._on_commit()
+        return Outcome.DONE
+
+
+def _to_change(decision: Decision, event: Event, job_id: int | None, now: datetime) -> Change:
+    return Change(
+        customer=decision.customer.evolve(updated_at=now),
+        at=now,
+        inbound_id=event.inbound_id,
+        job_done=job_id,
+        log=decision.log,
+        outbox=tuple(_outbox_item(message) for message in decision.messages),
+        schedule=decision.schedule,
+        cancel=decision.cancel,
+    )
+
+
+def _outbox_item(message: OutMessage | ClearButtons) -> OutboxItem:
+    if isinstance(message, ClearButtons):
+        return OutboxItem(
+            kind="clear_buttons", audience="customer", question_id=message.question_id
+        )
+    return OutboxItem(
+        kind="message",
+        audience=message.audience,
+        template=message.template,
+        context=message.context,
+        buttons=message.buttons,
+        question_id=message.question_id,
+    )

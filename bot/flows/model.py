@@ -1,0 +1,260 @@
+"""Typed values passed between layers: who the customer is, what happened, what to do.
+
+Everything here is a frozen dataclass: flows receive them and return new ones; nothing mutates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal, TypeAlias
+
+from bot.flows.dialogue import DialogueState
+from bot.flows.stages import Stage
+
+__all__ = [
+    "Blocked",
+    "Button",
+    "ButtonPress",
+    "CancelJobs",
+    "ClearButtons",
+    "Command",
+    "Customer",
+    "CustomerKey",
+    "Decision",
+    "Event",
+    "HistoryEntry",
+    "JobDue",
+    "JobKind",
+    "Json",
+    "LogEntry",
+    "NonText",
+    "OutMessage",
+    "Outbound",
+    "Profile",
+    "PurchaseRecorded",
+    "ScheduleJob",
+    "StaffAction",
+    "Start",
+    "Text",
+]
+
+Json: TypeAlias = str | int | float | bool | list["Json"] | dict[str, "Json"] | None
+
+
+@dataclass(frozen=True, order=True)
+class CustomerKey:
+    """A customer's address: the channel they talk on and their id there."""
+
+    channel: str
+    external_id: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.channel}:{self.external_id}"
+
+    @classmethod
+    def parse(cls, text: str, default_channel: str = "telegram") -> CustomerKey:
+        channel, sep, external = text.partition(":")
+        return cls(channel, external) if sep else cls(default_channel, text)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What the platform tells us about the customer, refreshed on every inbound update."""
+
+    first_name: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Customer:
+    key: CustomerKey
+    stage: Stage
+    dialogue: DialogueState
+    created_at: datetime
+    updated_at: datetime
+    first_name: str | None = None
+    language: str | None = None
+    source: str | None = None
+    question_id: int = 0
+    opted_out: bool = False
+    unreachable: bool = False
+    history: tuple[HistoryEntry, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return self.key.id
+
+    @property
+    def proactive_allowed(self) -> bool:
+        """May the bot message this customer unprompted?"""
+        return not (self.opted_out or self.unreachable)
+
+    def evolve(self, **changes: object) -> Customer:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: datetime
+    event: str
+    from_stage: str | None
+    to_stage: str | None
+    detail: str | None = None
+
+
+# --- inbound events -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Inbound:
+    key: CustomerKey
+    inbound_id: str | None = None
+    """The platform's id for this update (Telegram update_id, ...): a redelivery is ignored."""
+    profile: Profile | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Start(_Inbound):
+    payload: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Text(_Inbound):
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ButtonPress(_Inbound):
+    data: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Command(_Inbound):
+    name: str
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class NonText(_Inbound):
+    """A sticker, photo, voice note, ... where the bot can only read text."""
+
+    kind: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Blocked(_Inbound):
+    """The customer blocked the bot (or the platform refused delivery for good)."""
+
+
+class JobKind(StrEnum):
+    CHECKIN = "checkin"
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobDue(_Inbound):
+    job_id: int
+    kind: JobKind
+    payload: Mapping[str, Json] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PurchaseRecorded(_Inbound):
+    order_id: str
+    amount: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaffAction(_Inbound):
+    action: Literal["claim", "reply", "note", "resolve"]
+    staff_name: str
+    text: str = ""
+
+
+Event: TypeAlias = (
+    Start
+    | Text
+    | ButtonPress
+    | Command
+    | NonText
+    | Blocked
+    | JobDue
+    | PurchaseRecorded
+    | StaffAction
+)
+
+
+# --- the decision ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Button:
+    """An inline button: its label is a template, its data comes back in the press."""
+
+    template: str
+    data: str
+    context: Mapping[str, Json] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutMessage:
+    template: str
+    context: Mapping[str, Json] = field(default_factory=dict)
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    audience: Literal["customer", "staff"] = "customer"
+    question_id: int | None = None
+    """Set when the buttons ask a question, so they can be cleared once it is answered."""
+
+
+@dataclass(frozen=True)
+class ClearButtons:
+    """Remove the buttons of an asked question so it cannot be answered twice."""
+
+    question_id: int
+
+
+Outbound: TypeAlias = OutMessage | ClearButtons
+
+
+@dataclass(frozen=True)
+class ScheduleJob:
+    kind: JobKind
+    due_at: datetime
+    payload: Mapping[str, Json] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CancelJobs:
+    kinds: frozenset[JobKind]
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    event: str
+    from_stage: Stage | None
+    to_stage: Stage | None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one event does: the customer's new state and everything it causes, committed at once."""
+
+    customer: Customer
+    messages: tuple[Outbound, ...] = ()
+    schedule: tuple[ScheduleJob, ...] = ()
+    cancel: tuple[CancelJobs, ...] = ()
+    log: tuple[LogEntry, ...] = ()
+
+    def then(self, other: Decision) -> Decision:
+        """Chain a further decision taken on this one's resulting customer."""
+        return Decision(
+            customer=other.customer,
+            messages=self.messages + other.messages,
+            schedule=self.schedule + other.schedule,
+            cancel=self.cancel + other.cancel,
+            log=self.log + other.log,
+        )

@@ -1,0 +1,195 @@
+"""Delivery of committed outbox rows through channels, with retries, in per-recipient order.
+
+A row is delivered after the transaction that wrote it has committed, and marked sent once the
+platform accepted it; a crash in between sends it again after restart (at least once). Transient
+failures are retried with capped exponential backoff (or the platform's `retry_after`) until the
+platform accepts; permanent ones are recorded with their reason. A recipient's rows go out in
+commit order: a row waits while an earlier row to the same recipient is pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from jinja2 import TemplateError
+
+from bot.clock import Clock
+from bot.errors import (
+    PermanentDeliveryError,
+    RecipientUnreachable,
+    TransientDeliveryError,
+)
+from bot.flows.model import CustomerKey
+from bot.storage.base import DeliveryResult, OutboxRow, Storage
+from bot.templates import Format, Renderer, TemplateMissing
+
+__all__ = ["Channel", "Outbox", "Rendered"]
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE = timedelta(seconds=2)
+BACKOFF_CAP = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    buttons: tuple[tuple[tuple[str, str], ...], ...] = ()
+    """Rows of (label, callback data)."""
+
+
+class Channel(Protocol):
+    """Where rendered messages go: a customer platform or the staff desk."""
+
+    format: Format
+
+    async def send(self, row: OutboxRow, message: Rendered) -> str | None:
+        """Deliver; return the platform's message id. Raise a `DeliveryError` on failure."""
+
+    async def clear_buttons(self, key: CustomerKey, platform_message_id: str | None) -> None:
+        """Remove the buttons of an earlier message (no-op where there are none)."""
+
+
+class Outbox:
+    def __init__(
+        self,
+        storage: Storage,
+        renderer: Renderer,
+        clock: Clock,
+        customer_channels: Mapping[str, Channel],
+        staff_channel: Channel,
+        on_unreachable: Callable[[CustomerKey], Awaitable[object]] | None = None,
+        *,
+        batch: int = 500,
+        concurrency: int = 64,
+    ) -> None:
+        self._storage = storage
+        self._renderer = renderer
+        self._clock = clock
+        self._customer_channels = customer_channels
+        self._staff_channel = staff_channel
+        self._on_unreachable = on_unreachable
+        self._batch = batch
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self._drain_lock = asyncio.Lock()
+
+    def wake(self) -> None:
+        """New rows were committed: deliver them without waiting for the next poll."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event, poll: float = 1.0) -> None:
+        """Deliver until `stop` is set, waking on new commits and polling for retries."""
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                await self.drain()
+            except Exception:
+                log.exception("outbox delivery round failed; retrying")
+            waiters = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())}
+            _, pending = await asyncio.wait(waiters, timeout=poll, return_when="FIRST_COMPLETED")
+            for waiter in pending:
+                waiter.cancel()
+
+    async def drain(self) -> int:
+        """Deliver every row that is due now; return how many were handled."""
+        handled = 0
+        async with self._drain_lock:
+            while True:
+                groups = self._due_groups(await self._storage.pending_outbox(self._batch))
+                if not groups:
+                    return handled
+                results = await asyncio.gather(*(self._deliver_group(g) for g in groups))
+                flat = [result for group in results for result in group]
+                await self._storage.record_deliveries(flat)
+                handled += len(flat)
+                if all(result.outcome == "retry" for result in flat):
+                    return handled
+
+    def _due_groups(self, rows: list[OutboxRow]) -> list[list[OutboxRow]]:
+        now = self._clock.now()
+        groups: dict[tuple[str, str], list[OutboxRow]] = {}
+        blocked: set[tuple[str, str]] = set()
+        for row in rows:
+            recipient = (row.audience, row.key.id if row.audience == "customer" else "")
+            if recipient in blocked:
+                continue
+            if row.next_attempt_at > now:
+                blocked.add(recipient)
+                continue
+            groups.setdefault(recipient, []).append(row)
+        return list(groups.values())
+
+    async def _deliver_group(self, rows: list[OutboxRow]) -> list[DeliveryResult]:
+        results: list[DeliveryResult] = []
+        async with self._semaphore:
+            for row in rows:
+                result = await self._deliver(row)
+                results.append(result)
+                if result.outcome == "retry":
+                    break  # keep this recipient's order: later rows wait for this one
+        return results
+
+    async def _deliver(self, row: OutboxRow) -> DeliveryResult:
+        channel = (
+            self._staff_channel
+            if row.audience == "staff"
+            else self._customer_channels.get(row.key.channel)
+        )
+        now = self._clock.now()
+        if channel is None:
+            return DeliveryResult(row.id, "failed", now, f"no channel {row.key.channel!r}")
+        try:
+            if row.kind == "clear_buttons":
+                assert row.question_id is not None
+                message_id = await self._storage.question_message_id(row.key, row.question_id)
+                await channel.clear_buttons(row.key, message_id)
+                return DeliveryResult(row.id, "sent", self._clock.now())
+            rendered = self._render(row, channel.format)
+            platform_id = await channel.send(row, rendered)
+            return DeliveryResult(
+                row.id, "sent", self._clock.now(), platform_message_id=platform_id
+            )
+        except TransientDeliveryError as exc:
+            delay = _backoff(row.attempts, exc.retry_after)
+            log.warning("delivery of outbox row %s deferred %s: %s", row.id, delay, exc)
+            return DeliveryResult(row.id, "retry", now, str(exc), retry_at=now + delay)
+        except RecipientUnreachable as exc:
+            log.info("customer %s is unreachable: %s", row.key.id, exc)
+            if self._on_unreachable is not None and row.audience == "customer":
+                await self._on_unreachable(row.key)
+            return DeliveryResult(row.id, "failed", now, f"unreachable: {exc}")
+        except PermanentDeliveryError as exc:
+            log.error("outbox row %s refused by the platform: %s", row.id, exc)
+            return DeliveryResult(row.id, "failed", now, str(exc))
+        except (TemplateMissing, TemplateError) as exc:
+            log.error("outbox row %s could not be rendered: %s", row.id, exc)
+            return DeliveryResult(row.id, "failed", now, f"template: {exc}")
+
+    def _render(self, row: OutboxRow, fmt: Format) -> Rendered:
+        text = self._renderer.render(row.template, row.context, locale=row.language, fmt=fmt)
+        buttons = tuple(
+            tuple(
+                (
+                    self._renderer.render(
+                        b.template, b.context, locale=row.language, fmt=Format.TEXT
+                    ),
+                    b.data,
+                )
+                for b in line
+            )
+            for line in row.buttons
+        )
+        return Rendered(text, buttons)
+
+
+def _backoff(attempts: int, retry_after: float | None) -> timedelta:
+    if retry_after is not None:
+        return timedelta(seconds=max(retry_after, 0.0))
+    delay: timedelta = BACKOFF_BASE * (2 ** min(attempts, 16))
+    return min(delay, BACKOFF_CAP)

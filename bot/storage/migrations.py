@@ -1,0 +1,134 @@
+"""Schema migrations: registered functions, each recorded in `migrations` in its own transaction.
+
+Add a migration by appending a function to `MIGRATIONS`; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import aiosqlite
+
+from bot.errors import StorageError
+
+__all__ = ["MIGRATIONS", "migrate"]
+
+Migration = Callable[[aiosqlite.Connection], Awaitable[None]]
+
+
+async def _run(db: aiosqlite.Connection, script: str) -> None:
+    # executescript would COMMIT first; run statement by statement inside our transaction.
+    for statement in script.split(";"):
+        if statement.strip():
+            await db.execute(statement)
+
+
+async def initial_schema(db: aiosqlite.Connection) -> None:
+    await _run(
+        db,
+        """
+        CREATE TABLE customers (
+            id TEXT PRIMARY KEY,
+            channel TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            dialogue TEXT NOT NULL,
+            question_id INTEGER NOT NULL DEFAULT 0,
+            first_name TEXT,
+            language TEXT,
+            source TEXT,
+            opted_out INTEGER NOT NULL DEFAULT 0,
+            unreachable INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX customers_stage ON customers(stage);
+        CREATE TABLE journey (
+            id INTEGER PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            at REAL NOT NULL,
+            event TEXT NOT NULL,
+            from_stage TEXT,
+            to_stage TEXT,
+            detail TEXT
+        );
+        CREATE INDEX journey_customer ON journey(customer_id, id);
+        CREATE INDEX journey_at ON journey(at);
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            due_at REAL NOT NULL,
+            payload TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL DEFAULT 'pending',
+            created_at REAL NOT NULL,
+            finished_at REAL
+        );
+        CREATE INDEX jobs_due ON jobs(due_at) WHERE status = 'pending';
+        CREATE INDEX jobs_customer ON jobs(customer_id, kind) WHERE status = 'pending';
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            audience TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            template TEXT NOT NULL,
+            context TEXT NOT NULL,
+            buttons TEXT NOT NULL,
+            question_id INTEGER,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            created_at REAL NOT NULL,
+            sent_at REAL,
+            platform_message_id TEXT,
+            last_error TEXT
+        );
+        CREATE INDEX outbox_pending ON outbox(id) WHERE status = 'pending';
+        CREATE INDEX outbox_question ON outbox(customer_id, question_id)
+            WHERE question_id IS NOT NULL;
+        CREATE TABLE inbound (
+            key TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            at REAL NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE meta (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        ) WITHOUT ROWID
+        """,
+    )
+
+
+MIGRATIONS: tuple[tuple[int, str, Migration], ...] = ((1, "initial schema", initial_schema),)
+
+
+async def migrate(db: aiosqlite.Connection) -> int:
+    """Apply pending migrations; return the schema version. Refuses a newer database."""
+    await db.execute(
+        "CREATE TABLE IF NOT EXISTS migrations "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    rows = await db.execute_fetchall("SELECT version FROM migrations")
+    applied = {int(row[0]) for row in rows}
+    known = {version for version, _, _ in MIGRATIONS}
+    if applied - known:
+        raise StorageError(
+            f"the database has schema version {max(applied)}, newer than this Escalator "
+            f"understands ({max(known)}): upgrade Escalator"
+        )
+    for version, name, function in MIGRATIONS:
+        if version in applied:
+            continue
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            await function(db)
+            await db.execute(
+                "INSERT INTO migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (version, name, datetime.now(UTC).isoformat()),
+            )
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        await db.execute("COMMIT")
+    return max(known)

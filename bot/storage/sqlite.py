@@ -1,0 +1,418 @@
+"""SQLite storage on aiosqlite: one writer connection with group commit, one reader connection.
+
+Writes never run concurrently: every `commit` becomes a unit on a queue, and a single writer task
+takes all units waiting at that moment and writes them in one `BEGIN IMMEDIATE ... COMMIT`, one
+`executemany` per statement kind. So the cost of a transaction (the thread hops and the WAL sync)
+is shared by every customer whose event is ready at the same time, and each caller still waits
+until its own change is durable. If a batch fails (say, one redelivered update), it is rolled back
+and its units are retried one by one, so one bad unit cannot sink the others.
+
+WAL lets the reader connection read while the writer writes. `synchronous=NORMAL` in WAL mode
+survives a crash of the process; an OS crash or power loss can lose the last transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import aiosqlite
+
+from bot.errors import StorageError
+from bot.flows.model import Customer, CustomerKey, HistoryEntry, JobKind
+from bot.storage.base import (
+    Change,
+    DeliveryResult,
+    DueJob,
+    DuplicateInbound,
+    Loaded,
+    OutboxRow,
+)
+from bot.storage.codec import (
+    CUSTOMER_COLUMNS,
+    buttons_from_json,
+    buttons_to_json,
+    customer_from_row,
+    customer_to_row,
+    dump,
+    epoch,
+    history_from_row,
+    load_json,
+    moment,
+)
+from bot.storage.migrations import migrate
+
+__all__ = ["SQLiteStorage"]
+
+# Statement kinds in the order a unit's rows are written; every unit follows this order, so
+# merging many units' rows per kind keeps each unit's own order (cancel jobs before scheduling).
+_SQL: dict[str, str] = {
+    "customer": (
+        f"INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
+        "ON CONFLICT(id) DO UPDATE SET stage=excluded.stage, dialogue=excluded.dialogue, "
+        "question_id=excluded.question_id, first_name=excluded.first_name, "
+        "language=excluded.language, source=excluded.source, opted_out=excluded.opted_out, "
+        "unreachable=excluded.unreachable, updated_at=excluded.updated_at"
+    ),
+    "inbound": "INSERT INTO inbound (key, customer_id, at) VALUES (?, ?, ?)",
+    "job_done": "UPDATE jobs SET status='done', finished_at=? WHERE id=? AND status='pending'",
+    "cancel": (
+        "UPDATE jobs SET status='cancelled', finished_at=? "
+        "WHERE customer_id=? AND kind=? AND status='pending'"
+    ),
+    "jobs": (
+        "INSERT INTO jobs (customer_id, kind, due_at, payload, created_at) VALUES (?,?,?,?,?)"
+    ),
+    "journey": (
+        "INSERT INTO journey (customer_id, at, event, from_stage, to_stage, detail) "
+        "VALUES (?,?,?,?,?,?)"
+    ),
+    "outbox": (
+        "INSERT INTO outbox (customer_id, audience, kind, template, context, buttons, "
+        "question_id, next_attempt_at, created_at) VALUES (?,?,?,?,?,?,?,?,?)"
+    ),
+    "sent": (
+        "UPDATE outbox SET status='sent', attempts=attempts+1, sent_at=?, platform_message_id=? "
+        "WHERE id=?"
+    ),
+    "retry": "UPDATE outbox SET attempts=attempts+1, next_attempt_at=?, last_error=? WHERE id=?",
+    "failed": "UPDATE outbox SET status='failed', attempts=attempts+1, last_error=? WHERE id=?",
+    "meta": (
+        "INSERT INTO meta (name, value) VALUES (?, ?) "
+        "ON CONFLICT(name) DO UPDATE SET value=excluded.value"
+    ),
+}
+_ORDER = tuple(_SQL)
+
+Rows = dict[str, list[tuple[object, ...]]]
+
+
+@dataclass
+class _Unit:
+    rows: Rows
+    done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class SQLiteStorage:
+    """The `Storage` protocol on one SQLite file. Open with `await SQLiteStorage.open(path)`."""
+
+    def __init__(
+        self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, max_batch: int
+    ) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Unit | None] = asyncio.Queue()
+        self._task = asyncio.create_task(self._write_loop(), name="sqlite-writer")
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: Path | str, *, max_batch: int = 512) -> SQLiteStorage:
+        target = Path(path)
+        if str(path) != ":memory:":
+            target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            writer = await _connect(target)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open the database {target}: {exc}") from exc
+        try:
+            await writer.execute("PRAGMA journal_mode=WAL")
+            await migrate(writer)
+            reader = await _connect(target)
+        except BaseException:
+            await writer.close()
+            raise
+        return cls(writer, reader, max_batch)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._queue.put(None)
+        await self._task
+        await self._reader.close()
+        await self._writer.close()
+
+    # --- writes ---------------------------------------------------------------------------
+
+    async def commit(self, change: Change) -> None:
+        await self._submit(_change_rows(change))
+
+    async def record_deliveries(self, results: Sequence[DeliveryResult]) -> None:
+        rows: Rows = {"sent": [], "retry": [], "failed": []}
+        for result in results:
+            if result.outcome == "sent":
+                rows["sent"].append(
+                    (epoch(result.at), result.platform_message_id, result.outbox_id)
+                )
+            elif result.outcome == "retry":
+                retry_at = result.retry_at or result.at
+                rows["retry"].append((epoch(retry_at), result.error, result.outbox_id))
+            else:
+                rows["failed"].append((result.error, result.outbox_id))
+        await self._submit(rows)
+
+    async def set_meta(self, name: str, value: str) -> None:
+        await self._submit({"meta": [(name, value)]})
+
+    async def _submit(self, rows: Rows) -> None:
+        if self._closed:
+            raise StorageError("storage is closed")
+        unit = _Unit(rows)
+        await self._queue.put(unit)
+        await asyncio.shield(unit.done)
+
+    async def _write_loop(self) -> None:
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                unit = self._queue.get_nowait()
+                if unit is None:
+                    stopping = True
+                    break
+                batch.append(unit)
+            await self._write_batch(batch)
+
+    async def _write_batch(self, batch: list[_Unit]) -> None:
+        try:
+            await self._apply(batch)
+        except sqlite3.Error as exc:
+            if len(batch) == 1:
+                _settle(batch[0], _translate(exc))
+                return
+            for unit in batch:
+                try:
+                    await self._apply([unit])
+                except sqlite3.Error as single:
+                    _settle(unit, _translate(single))
+                else:
+                    _settle(unit, None)
+            return
+        except BaseException as exc:  # the writer must outlive any one batch
+            for unit in batch:
+                _settle(unit, exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        for unit in batch:
+            _settle(unit, None)
+
+    async def _apply(self, batch: list[_Unit]) -> None:
+        db = self._writer
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            for kind in _ORDER:
+                rows = [row for unit in batch for row in unit.rows.get(kind, ())]
+                if rows:
+                    await db.executemany(_SQL[kind], rows)
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        await db.execute("COMMIT")
+
+    # --- reads ----------------------------------------------------------------------------
+
+    async def load(
+        self, key: CustomerKey, *, inbound_id: str | None, job_id: int | None, history: int
+    ) -> Loaded:
+        if job_id is not None:
+            seen_sql = "(SELECT status != 'pending' FROM jobs WHERE id = ?)"
+            seen_arg: object = job_id
+        else:
+            seen_sql = "(SELECT 1 FROM inbound WHERE key = ?)"
+            seen_arg = inbound_id
+        rows = await self._reader.execute_fetchall(
+            f"SELECT {seen_sql}, c.* FROM (SELECT 1) LEFT JOIN customers c ON c.id = ?",
+            (seen_arg, key.id),
+        )
+        row = next(iter(rows))
+        seen = bool(row[0]) if job_id is None else row[0] is None or bool(row[0])
+        if row[1] is None:
+            return Loaded(None, seen)
+        entries = await self.history(key, history) if history else ()
+        return Loaded(customer_from_row(tuple(row)[1:], entries), seen)
+
+    async def customer(self, key: CustomerKey, history: int = 0) -> Customer | None:
+        rows = list(
+            await self._reader.execute_fetchall(
+                f"SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = ?", (key.id,)
+            )
+        )
+        if not rows:
+            return None
+        entries = await self.history(key, history) if history else ()
+        return customer_from_row(rows[0], entries)
+
+    async def find_customers(self, pattern: str, limit: int = 20) -> list[Customer]:
+        like = f"%{pattern}%"
+        rows = await self._reader.execute_fetchall(
+            f"SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id LIKE ? OR first_name LIKE ? "
+            "ORDER BY created_at LIMIT ?",
+            (like, like, limit),
+        )
+        return [customer_from_row(row) for row in rows]
+
+    async def history(self, key: CustomerKey, limit: int) -> tuple[HistoryEntry, ...]:
+        rows = await self._reader.execute_fetchall(
+            "SELECT at, event, from_stage, to_stage, detail FROM journey "
+            "WHERE customer_id = ? ORDER BY id DESC LIMIT ?",
+            (key.id, limit),
+        )
+        return tuple(history_from_row(row) for row in reversed(list(rows)))
+
+    async def due_jobs(self, now: datetime, limit: int) -> list[DueJob]:
+        rows = await self._reader.execute_fetchall(
+            "SELECT id, customer_id, kind, due_at, payload FROM jobs "
+            "WHERE status = 'pending' AND due_at <= ? ORDER BY due_at LIMIT ?",
+            (epoch(now), limit),
+        )
+        return [
+            DueJob(
+                id=row[0],
+                key=CustomerKey.parse(row[1]),
+                kind=JobKind(row[2]),
+                due_at=moment(row[3]),
+                payload=load_json(row[4]),
+            )
+            for row in rows
+        ]
+
+    async def next_due_at(self) -> datetime | None:
+        rows = list(
+            await self._reader.execute_fetchall(
+                "SELECT min(due_at) FROM jobs WHERE status = 'pending'"
+            )
+        )
+        return None if rows[0][0] is None else moment(rows[0][0])
+
+    async def pending_outbox(self, limit: int) -> list[OutboxRow]:
+        rows = await self._reader.execute_fetchall(
+            "SELECT o.id, o.customer_id, o.audience, o.kind, o.template, o.context, o.buttons, "
+            "o.question_id, c.language, o.attempts, o.next_attempt_at, o.created_at "
+            "FROM outbox o LEFT JOIN customers c ON c.id = o.customer_id "
+            "WHERE o.status = 'pending' ORDER BY o.id LIMIT ?",
+            (limit,),
+        )
+        return [
+            OutboxRow(
+                id=row[0],
+                key=CustomerKey.parse(row[1]),
+                audience=cast(Literal["customer", "staff"], row[2]),
+                kind=cast(Literal["message", "clear_buttons"], row[3]),
+                template=row[4],
+                context=load_json(row[5]),
+                buttons=buttons_from_json(row[6]),
+                question_id=row[7],
+                language=row[8],
+                attempts=row[9],
+                next_attempt_at=moment(row[10]),
+                created_at=moment(row[11]),
+            )
+            for row in rows
+        ]
+
+    async def question_message_id(self, key: CustomerKey, question_id: int) -> str | None:
+        rows = list(
+            await self._reader.execute_fetchall(
+                "SELECT platform_message_id FROM outbox WHERE customer_id = ? AND question_id = ? "
+                "AND kind = 'message' AND status = 'sent' ORDER BY id DESC LIMIT 1",
+                (key.id, question_id),
+            )
+        )
+        return cast(str | None, rows[0][0]) if rows else None
+
+    async def get_meta(self, name: str) -> str | None:
+        rows = list(
+            await self._reader.execute_fetchall("SELECT value FROM meta WHERE name = ?", (name,))
+        )
+        return cast(str, rows[0][0]) if rows else None
+
+    async def fetch_all(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """A read-only query for reports and the CLI."""
+        return [tuple(row) for row in await self._reader.execute_fetchall(sql, params)]
+
+
+async def _connect(path: Path) -> aiosqlite.Connection:
+    db = await aiosqlite.connect(path, timeout=5.0, isolation_level=None)
+    try:
+        await db.execute("PRAGMA busy_timeout=5000")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("PRAGMA foreign_keys=ON")
+    except BaseException:
+        await db.close()
+        raise
+    return db
+
+
+def _change_rows(change: Change) -> Rows:
+    customer = change.customer
+    cid = customer.id
+    at = epoch(change.at)
+    rows: Rows = {"customer": [customer_to_row(customer)]}
+    if change.inbound_id is not None:
+        rows["inbound"] = [(change.inbound_id, cid, at)]
+    if change.job_done is not None:
+        rows["job_done"] = [(at, change.job_done)]
+    if change.cancel:
+        rows["cancel"] = [
+            (at, cid, kind.value) for cancel in change.cancel for kind in sorted(cancel.kinds)
+        ]
+    if change.schedule:
+        rows["jobs"] = [
+            (cid, job.kind.value, epoch(job.due_at), dump(dict(job.payload)), at)
+            for job in change.schedule
+        ]
+    if change.log:
+        rows["journey"] = [
+            (
+                cid,
+                at,
+                entry.event,
+                None if entry.from_stage is None else entry.from_stage.value,
+                None if entry.to_stage is None else entry.to_stage.value,
+                entry.detail,
+            )
+            for entry in change.log
+        ]
+    if change.outbox:
+        rows["outbox"] = [
+            (
+                cid,
+                item.audience,
+                item.kind,
+                item.template,
+                dump(dict(item.context)),
+                buttons_to_json(item.buttons),
+                item.question_id,
+                at,
+                at,
+            )
+            for item in change.outbox
+        ]
+    return rows
+
+
+def _translate(exc: sqlite3.Error) -> BaseException:
+    if isinstance(exc, sqlite3.IntegrityError) and "inbound.key" in str(exc):
+        return DuplicateInbound(str(exc))
+    return StorageError(f"database write failed: {exc}")
+
+
+def _settle(unit: _Unit, error: BaseException | None) -> None:
+    with contextlib.suppress(asyncio.InvalidStateError):
+        if error is None:
+            unit.done.set_result(None)
+        else:
+            unit.done.set_exception(error)

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_settings
+from bot.durations import format_duration, parse_duration
+from bot.errors import ConfigError, InvalidInput
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_and_database_url_forms(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    settings = load_settings(_env_file=None)
+    assert settings.database_path == Path("escalator.db")
+    assert settings.checkin_delay == timedelta(days=2)
+    assert not settings.has_platform
+    assert load_settings(DATABASE_URL="sqlite:////var/x.db").database_path == Path("/var/x.db")
+    assert load_settings(CHECKIN_DELAY="36h").checkin_delay == timedelta(hours=36)
+
+
+def test_invalid_values_are_reported_by_name() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(TIMEZONE="Mars/Olympus", CHECKIN_DELAY="soon", DATABASE_URL="mysql://x")
+    message = str(caught.value)
+    assert "TIMEZONE" in message and "Mars/Olympus" in message
+    assert "CHECKIN_DELAY" in message
+    assert "DATABASE_URL" in message and "only SQLite" in message
+
+
+def test_bad_environment_gives_a_message_not_a_traceback(tmp_path: Path) -> None:
+    env = dict(os.environ, CHECKIN_DELAY="-5m", DATABASE_URL=f"sqlite:///{tmp_path}/x.db")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "console"],
+        input="",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "CHECKIN_DELAY" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_lists_the_commands() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    for command in ("run", "console", "customer"):
+        assert command in result.stdout
+
+
+def test_durations_parse_and_format() -> None:
+    assert parse_duration("2d") == timedelta(days=2)
+    assert parse_duration("1h30m") == timedelta(minutes=90)
+    assert format_duration(timedelta(days=1, hours=2)) == "1d 2h"
+    for bad in ("", "2x", "d", "5 days", "99999d"):
+        with pytest.raises(InvalidInput):
+            parse_duration(bad)

@@ -1,0 +1,168 @@
+"""Engine tests on a real SQLite file with a manual clock: restarts, crashes, duplicates,
+concurrency and bad input."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from bot.engine import Outcome
+from bot.errors import PermanentDeliveryError, RecipientUnreachable, TransientDeliveryError
+from bot.flows.model import ButtonPress, Command, CustomerKey, NonText, Start, Text
+from bot.flows.stages import Stage
+from tests.conftest import Harness
+
+A = CustomerKey("test", "a")
+
+
+async def test_checkin_scheduled_before_a_restart_is_sent_once_after_it(harness: Harness) -> None:
+    async with harness.open() as rt:
+        await rt.engine.handle(Start(key=A, inbound_id="1"))
+        await rt.settle()
+    assert harness.customers.templates(A) == ["welcome"]
+    harness.clock.advance(timedelta(days=3))  # the bot was down when the check-in fell due
+    async with harness.open() as rt:
+        await rt.settle()
+    async with harness.open() as rt:
+        await rt.settle()
+    assert harness.customers.templates(A) == ["welcome", "checkin"]
+
+
+async def test_message_committed_before_a_crash_is_delivered_once_after_restart(
+    harness: Harness,
+) -> None:
+    async with harness.open() as rt:
+        await rt.engine.handle(Start(key=A, inbound_id="1"))
+        # crash: the process dies before the outbox runs
+    assert harness.customers.sent == []
+    async with harness.open() as rt:
+        await rt.settle()
+        await rt.settle()
+    async with harness.open() as rt:
+        await rt.settle()
+    assert harness.customers.templates(A) == ["welcome"]
+
+
+async def test_redelivered_update_changes_nothing(harness: Harness) -> None:
+    async with harness.open() as rt:
+        assert await rt.engine.handle(Start(key=A, inbound_id="u1")) is Outcome.DONE
+        assert await rt.engine.handle(Text(key=A, inbound_id="u2", text="hi")) is Outcome.DONE
+        assert await rt.engine.handle(Text(key=A, inbound_id="u2", text="hi")) is (
+            Outcome.DUPLICATE
+        )
+        await rt.settle()
+        history = await rt.storage.history(A, 50)
+    assert harness.customers.templates(A) == ["welcome", "fallback"]
+    assert [h.event for h in history] == ["captured", "first_answer"]
+
+
+async def test_concurrent_customers_interleaved_lose_no_update(harness: Harness) -> None:
+    customers = [CustomerKey("test", str(n)) for n in range(60)]
+    async with harness.open() as rt:
+        await asyncio.gather(
+            *(rt.engine.handle(Start(key=k, inbound_id=f"s{k.id}")) for k in customers)
+        )
+        harness.clock.advance(timedelta(days=2))
+        await rt.settle()
+
+        # every customer presses, writes and asks for help at the same time, in order per customer
+        async def talk(key: CustomerKey) -> None:
+            await rt.engine.handle(ButtonPress(key=key, data="1:okay", inbound_id=f"b{key.id}"))
+            await rt.engine.handle(Text(key=key, text="thanks", inbound_id=f"t{key.id}"))
+            await rt.engine.handle(Command(key=key, name="help", inbound_id=f"h{key.id}"))
+
+        await asyncio.gather(*(talk(k) for k in customers))
+        await rt.settle()
+        stages = await rt.storage.fetch_all("SELECT stage, count(*) FROM customers GROUP BY stage")
+        events = await rt.storage.fetch_all("SELECT count(*) FROM journey")
+    assert stages == [("engaged", 60)]
+    assert events == [(60 * 4,)]  # captured, checkin_sent, first_answer, checkin_answered
+    for key in customers:
+        assert harness.customers.templates(key) == [
+            "welcome",
+            "checkin",
+            "checkin_thanks",
+            "fallback",
+            "help",
+        ]
+
+
+async def test_same_customer_events_are_serialised_in_arrival_order(harness: Harness) -> None:
+    async with harness.open() as rt:
+        await rt.engine.handle(Start(key=A))
+        harness.clock.advance(timedelta(days=2))
+        await rt.settle()
+        # two presses of the same question race: exactly one answers it
+        results = await asyncio.gather(
+            rt.engine.handle(ButtonPress(key=A, data="1:great", inbound_id="p1")),
+            rt.engine.handle(ButtonPress(key=A, data="1:bad", inbound_id="p2")),
+        )
+        await rt.settle()
+        history = await rt.storage.history(A, 50)
+    assert results == [Outcome.DONE, Outcome.DONE]
+    assert [h.detail for h in history if h.event == "checkin_answered"] == ["great"]
+    assert harness.customers.templates(A)[-2:] == ["checkin_thanks", "stale_button"]
+
+
+async def test_bad_input_is_answered_politely_and_loses_nothing(harness: Harness) -> None:
+    async with harness.open() as rt:
+        await rt.engine.handle(Start(key=A))
+        harness.clock.advance(timedelta(days=2))
+        await rt.settle()
+        for event in (
+            Text(key=A, text=""),
+            Text(key=A, text="x" * 10_000),
+            Command(key=A, name="nonsense"),
+            ButtonPress(key=A, data="1:explode"),
+            NonText(key=A, kind="sticker"),
+        ):
+            assert await rt.engine.handle(event) is Outcome.DONE
+        await rt.settle()
+        customer = await rt.storage.customer(A)
+    assert harness.customers.templates(A) == [
+        "welcome",
+        "checkin",
+        "empty_text",
+        "checkin_thanks",  # the long text answered the open check-in
+        "unknown_command",
+        "stale_button",
+        "non_text",
+    ]
+    assert customer is not None and customer.stage is Stage.ENGAGED
+
+
+async def test_transient_failures_retry_in_order_until_delivered(harness: Harness) -> None:
+    harness.customers.failures = [TransientDeliveryError("flood", retry_after=30)]
+    async with harness.open() as rt:
+        await rt.engine.handle(Start(key=A))
+        await rt.engine.handle(Command(key=A, name="help"))
+        await rt.settle()
+        assert harness.customers.sent == []  # the welcome waits, and help waits behind it
+        harness.clock.advance(timedelta(seconds=31))
+        await rt.settle()
+    assert harness.customers.templates(A) == ["welcome", "help"]
+
+
+async def test_permanent_failure_is_recorded_not_retried(harness: Harness) -> None:
+    harness.customers.failures = [PermanentDeliveryError("Bad Request: chat not found")]
+    async with harness.open() as rt:
+        await rt.engine.handle(Start(key=A))
+        await rt.settle()
+        harness.clock.advance(timedelta(hours=1))
+        await rt.settle()
+        rows = await rt.storage.fetch_all("SELECT status, last_error FROM outbox")
+    assert rows == [("failed", "Bad Request: chat not found")]
+    assert harness.customers.sent == []
+
+
+async def test_unreachable_customer_is_flagged_and_skipped(harness: Harness) -> None:
+    harness.customers.failures = [RecipientUnreachable("Forbidden: bot was blocked by the user")]
+    async with harness.open() as rt:
+        await rt.engine.handle(Start(key=A))
+        await rt.settle()
+        harness.clock.advance(timedelta(days=2))
+        await rt.settle()
+        customer = await rt.storage.customer(A, history=10)
+    assert customer is not None and customer.unreachable
+    assert [h.event for h in customer.history] == ["captured", "unreachable", "checkin_skipped"]
+    assert harness.customers.sent == []
