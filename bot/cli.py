@@ -68,9 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 0
         if command == "run":
-            raise EscalatorError(
-                "TELEGRAM_BOT_TOKEN is set, but this build has no Telegram channel"
-            )
+            _logging(settings, quiet=False)
+            from bot.service import run_service
+
+            asyncio.run(run_service(settings))
+            return 0
         if command == "customer" and args.customer_command == "show":
             return asyncio.run(show_customer(settings, args.id, args.db))
         build_parser().parse_args([command, "--help"])

@@ -6,12 +6,14 @@ reported by that name (`ConfigError`), never as a traceback: see `load_settings`
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.durations import parse_duration
@@ -54,6 +56,27 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = Field(
         default=None, validation_alias="TELEGRAM_BOT_TOKEN"
     )
+    telegram_api_base_url: str = Field(
+        default="https://api.telegram.org/bot", validation_alias="TELEGRAM_API_BASE_URL"
+    )
+    telegram_api_base_file_url: str | None = Field(
+        default=None, validation_alias="TELEGRAM_API_BASE_FILE_URL"
+    )
+    telegram_mode: Literal["polling", "webhook"] = Field(
+        default="polling", validation_alias="TELEGRAM_MODE"
+    )
+    telegram_webhook_url: str | None = Field(default=None, validation_alias="TELEGRAM_WEBHOOK_URL")
+    telegram_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias="TELEGRAM_WEBHOOK_SECRET"
+    )
+    telegram_rate_overall: float = Field(
+        default=30.0, gt=0, validation_alias="TELEGRAM_RATE_OVERALL"
+    )
+    telegram_rate_per_chat: float = Field(
+        default=1.0, gt=0, validation_alias="TELEGRAM_RATE_PER_CHAT"
+    )
+    host: str = Field(default="0.0.0.0", validation_alias="HOST")  # noqa: S104 - a server's bind
+    port: int = Field(default=8080, ge=1, le=65535, validation_alias="PORT")
     slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
 
     @field_validator("timezone")
@@ -91,6 +114,46 @@ class Settings(BaseSettings):
             raise ValueError("must be a positive duration, e.g. 2d, 36h or P2D")
         return value
 
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _secret_alphabet(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _SECRET.match(value.get_secret_value()):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_url_and_secret(self) -> Settings:
+        if self.telegram_bot_token is not None and self.telegram_mode == "webhook":
+            missing = [
+                name
+                for name, value in (
+                    ("TELEGRAM_WEBHOOK_URL", self.telegram_webhook_url),
+                    ("TELEGRAM_WEBHOOK_SECRET", self.telegram_webhook_secret),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"TELEGRAM_MODE=webhook needs {' and '.join(missing)}")
+        return self
+
+    @property
+    def telegram_base_url(self) -> str:
+        """PTB's base URL (the token is appended): a server root gets `/bot` added."""
+        return _bot_url(self.telegram_api_base_url, "bot")
+
+    @property
+    def telegram_base_file_url(self) -> str:
+        if self.telegram_api_base_file_url:
+            return _bot_url(self.telegram_api_base_file_url, "file/bot")
+        root = self.telegram_base_url.removesuffix("/bot")
+        return f"{root}/file/bot"
+
+    @property
+    def telegram_webhook_path(self) -> str:
+        """The path of TELEGRAM_WEBHOOK_URL, where the web server accepts updates."""
+        path = urlsplit(self.telegram_webhook_url or "").path
+        return path if path not in {"", "/"} else "/telegram/webhook"
+
     @property
     def database_path(self) -> Path:
         """The SQLite file in DATABASE_URL (`sqlite:///x.db` relative, `sqlite:////x` absolute)."""
@@ -107,6 +170,16 @@ class Settings(BaseSettings):
         return self.telegram_bot_token is not None
 
 
+_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+def _bot_url(url: str, suffix: str) -> str:
+    url = url.strip().rstrip("/")
+    if "{token}" in url or url.endswith("/" + suffix):
+        return url
+    return f"{url}/{suffix}"
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the settings once; raise `ConfigError` naming every bad variable."""
     try:
@@ -114,6 +187,7 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            name = ".".join(str(part) for part in error["loc"]) or "settings"
-            problems.append(f"{name.upper()}: {error['msg']}")
+            name = ".".join(str(part) for part in error["loc"]).upper()
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{name}: {message}" if name else message)
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None

@@ -1,7 +1,9 @@
 """Delivery of committed outbox rows through channels, with retries, in per-recipient order.
 
-A row is delivered after the transaction that wrote it has committed, and marked sent once the
-platform accepted it; a crash in between sends it again after restart (at least once). Transient
+A row is delivered after the transaction that wrote it has committed, and marked sent as soon
+as the platform accepted it. Only a crash in the instant between the two sends it again after
+restart: the Bot API has no idempotency key, so at-least-once is the most any sender can promise,
+and a lost message is worse than a repeated one. Transient
 failures are retried with capped exponential backoff (or the platform's `retry_after`) until the
 platform accepts; permanent ones are recorded with their reason. A recipient's rows go out in
 commit order: a row waits while an earlier row to the same recipient is pending.
@@ -106,7 +108,6 @@ class Outbox:
                     return handled
                 results = await asyncio.gather(*(self._deliver_group(g) for g in groups))
                 flat = [result for group in results for result in group]
-                await self._storage.record_deliveries(flat)
                 handled += len(flat)
                 if all(result.outcome == "retry" for result in flat):
                     return handled
@@ -130,6 +131,9 @@ class Outbox:
         async with self._semaphore:
             for row in rows:
                 result = await self._deliver(row)
+                # Recorded at once (the writer groups concurrent records into one commit): the
+                # window in which a crash would send an accepted message again stays tiny.
+                await self._storage.record_deliveries([result])
                 results.append(result)
                 if result.outcome == "retry":
                     break  # keep this recipient's order: later rows wait for this one

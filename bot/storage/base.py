@@ -139,6 +139,14 @@ class Storage(Protocol):
 
     async def history(self, key: CustomerKey, limit: int) -> tuple[HistoryEntry, ...]: ...
 
+    async def inbox_add(self, items: Sequence[tuple[str, str]], at: datetime) -> None:
+        """Durably queue raw platform updates `(key, body)`; a key seen before is ignored."""
+
+    async def inbox_fetch(self, limit: int) -> list[tuple[int, str, str]]:
+        """Queued updates `(id, key, body)`, oldest first."""
+
+    async def inbox_remove(self, ids: Sequence[int]) -> None: ...
+
     async def get_meta(self, name: str) -> str | None: ...
 
     async def set_meta(self, name: str, value: str) -> None: ...

@@ -100,7 +100,26 @@ async def initial_schema(db: aiosqlite.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[tuple[int, str, Migration], ...] = ((1, "initial schema", initial_schema),)
+async def durable_inbox(db: aiosqlite.Connection) -> None:
+    # Platform updates are written here before they are acknowledged, so an update the
+    # platform considers delivered survives a crash before the engine has handled it.
+    await _run(
+        db,
+        """
+        CREATE TABLE inbox (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            body TEXT NOT NULL,
+            received_at REAL NOT NULL
+        )
+        """,
+    )
+
+
+MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
+    (1, "initial schema", initial_schema),
+    (2, "durable inbox", durable_inbox),
+)
 
 
 async def migrate(db: aiosqlite.Connection) -> int:

@@ -83,6 +83,8 @@ _SQL: dict[str, str] = {
     ),
     "retry": "UPDATE outbox SET attempts=attempts+1, next_attempt_at=?, last_error=? WHERE id=?",
     "failed": "UPDATE outbox SET status='failed', attempts=attempts+1, last_error=? WHERE id=?",
+    "inbox_add": "INSERT OR IGNORE INTO inbox (key, body, received_at) VALUES (?, ?, ?)",
+    "inbox_remove": "DELETE FROM inbox WHERE id = ?",
     "meta": (
         "INSERT INTO meta (name, value) VALUES (?, ?) "
         "ON CONFLICT(name) DO UPDATE SET value=excluded.value"
@@ -159,6 +161,19 @@ class SQLiteStorage:
             else:
                 rows["failed"].append((result.error, result.outbox_id))
         await self._submit(rows)
+
+    async def inbox_add(self, items: Sequence[tuple[str, str]], at: datetime) -> None:
+        """Durably queue raw platform updates `(key, body)`; a key seen before is ignored."""
+        await self._submit({"inbox_add": [(key, body, epoch(at)) for key, body in items]})
+
+    async def inbox_remove(self, ids: Sequence[int]) -> None:
+        await self._submit({"inbox_remove": [(ident,) for ident in ids]})
+
+    async def inbox_fetch(self, limit: int) -> list[tuple[int, str, str]]:
+        rows = await self._reader.execute_fetchall(
+            "SELECT id, key, body FROM inbox ORDER BY id LIMIT ?", (limit,)
+        )
+        return [(row[0], row[1], row[2]) for row in rows]
 
     async def set_meta(self, name: str, value: str) -> None:
         await self._submit({"meta": [(name, value)]})

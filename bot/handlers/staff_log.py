@@ -1,0 +1,25 @@
+"""The staff desk when no Slack is configured: staff notifications go to the log."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.flows.model import CustomerKey
+from bot.outbox import Rendered
+from bot.storage.base import OutboxRow
+from bot.templates import Format
+
+__all__ = ["LogStaffChannel"]
+
+log = logging.getLogger("escalator.staff")
+
+
+class LogStaffChannel:
+    format = Format.MRKDWN
+
+    async def send(self, row: OutboxRow, message: Rendered) -> str | None:
+        log.warning("staff notification about %s: %s", row.key.id, message.text)
+        return None
+
+    async def clear_buttons(self, key: CustomerKey, platform_message_id: str | None) -> None:
+        return None

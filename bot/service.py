@@ -1,0 +1,196 @@
+"""The long-running bot: Telegram (polling or webhook), engine, outbox and scheduler on one loop.
+
+Start-up order: storage, Telegram `getMe`, then the loops; polling deletes any webhook first
+(two pollers on one token conflict, and polling with a production token removes its webhook).
+SIGTERM or SIGINT stops fetching, lets the work in hand finish, and closes everything within a
+few seconds; what was not finished is still in the database and is done after the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from telegram import Bot
+from telegram.error import Conflict, InvalidToken, NetworkError, TimedOut
+from telegram.ext import Application, ApplicationBuilder
+
+from bot.app import Runtime, open_runtime
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.errors import ConfigError
+from bot.handlers.staff_log import LogStaffChannel
+from bot.handlers.telegram import (
+    ALLOWED_UPDATES,
+    CHANNEL,
+    TelegramBridge,
+    TelegramChannel,
+    customer_of,
+)
+from bot.inbox import InboxConsumer
+from bot.ratelimit import RateLimiter
+from bot.web import WebServer, build_web_app
+
+__all__ = ["build_application", "run_service"]
+
+log = logging.getLogger(__name__)
+
+POLL_TIMEOUT = 25
+
+
+def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any, Any]:
+    assert settings.telegram_bot_token is not None
+    return (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(settings.telegram_base_url)
+        .base_file_url(settings.telegram_base_file_url)
+        .get_updates_read_timeout(POLL_TIMEOUT + 10)
+        .updater(None)
+        .build()
+    )
+
+
+async def run_service(
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    clock: Clock | None = None,
+    ready: Callable[[Runtime], Awaitable[None]] | None = None,
+) -> None:
+    """Run until `stop` is set; without a `stop` given, SIGTERM and SIGINT set it."""
+    if stop is None:
+        stop = asyncio.Event()
+        _install_signal_handlers(stop)
+    application = build_application(settings)
+    limiter = RateLimiter(settings.telegram_rate_overall, settings.telegram_rate_per_chat)
+    channel = TelegramChannel(application.bot, limiter)
+    staff = LogStaffChannel()
+    log.warning("no Slack settings: staff notifications go to this log")
+    async with open_runtime(settings, clock or SystemClock(), {CHANNEL: channel}, staff) as rt:
+        if not await _initialize(application, stop):
+            return
+        bridge = TelegramBridge(application, rt.engine.handle, rt.renderer)
+        inbox = InboxConsumer(rt.storage, bridge.process_raw, customer_of)
+        loops = [
+            asyncio.create_task(rt.outbox.run(stop), name="outbox"),
+            asyncio.create_task(rt.scheduler.run(stop, settings.scheduler_interval), name="jobs"),
+            asyncio.create_task(inbox.run(stop), name="inbox"),
+        ]
+        server: WebServer | None = None
+        poller: asyncio.Task[None] | None = None
+        try:
+            if settings.telegram_mode == "webhook":
+                server = await _start_webhook(settings, application.bot, rt, inbox)
+            else:
+                await application.bot.delete_webhook(drop_pending_updates=False)
+                poller = asyncio.create_task(_poll(application.bot, rt, inbox, stop), name="poll")
+            log.info("Escalator is running on Telegram (%s mode)", settings.telegram_mode)
+            if ready is not None:
+                await ready(rt)
+            await stop.wait()
+        finally:
+            stop.set()
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
+            if server is not None:
+                await server.stop()
+            await asyncio.gather(*loops, return_exceptions=True)
+            await application.shutdown()
+            log.info("Escalator stopped")
+
+
+async def _initialize(
+    application: Application[Any, Any, Any, Any, Any, Any], stop: asyncio.Event
+) -> bool:
+    """`getMe` until it answers; a rejected token is a configuration error."""
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            await application.initialize()
+            log.info("connected as @%s", application.bot.username)
+            return True
+        except InvalidToken as exc:
+            raise ConfigError(f"TELEGRAM_BOT_TOKEN was rejected by the Bot API: {exc}") from None
+        except NetworkError as exc:
+            log.warning("Bot API not reachable (%s); retrying in %.0fs", exc, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 30.0)
+    return False
+
+
+async def _start_webhook(
+    settings: Settings, bot: Bot, rt: Runtime, inbox: InboxConsumer
+) -> WebServer:
+    assert settings.telegram_webhook_secret is not None and settings.telegram_webhook_url
+    secret = settings.telegram_webhook_secret.get_secret_value()
+
+    async def accept(update_id: int, body: str) -> None:
+        await rt.storage.inbox_add([(f"tg:{update_id}", body)], rt.clock.now())
+        inbox.wake()
+
+    app = build_web_app(
+        telegram_path=settings.telegram_webhook_path,
+        telegram_secret=secret,
+        accept_update=accept,
+    )
+    server = WebServer(app, settings.host, settings.port)
+    await server.start()
+    await bot.set_webhook(
+        settings.telegram_webhook_url,
+        secret_token=secret,
+        allowed_updates=list(ALLOWED_UPDATES),
+    )
+    return server
+
+
+async def _poll(bot: Bot, rt: Runtime, inbox: InboxConsumer, stop: asyncio.Event) -> None:
+    """Long-poll getUpdates; confirm an update (advance the offset) only once it is stored."""
+    offset: int | None = None
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            updates = await bot.get_updates(
+                offset=offset, timeout=POLL_TIMEOUT, allowed_updates=list(ALLOWED_UPDATES)
+            )
+            delay = 1.0
+        except TimedOut:
+            continue
+        except InvalidToken as exc:
+            log.error("TELEGRAM_BOT_TOKEN was rejected while polling: %s", exc)
+            stop.set()
+            return
+        except (Conflict, NetworkError) as exc:
+            hint = (
+                " (is another instance polling with this token?)"
+                if isinstance(exc, Conflict)
+                else ""
+            )
+            log.warning("getUpdates failed: %s%s; retrying in %.0fs", exc, hint, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 30.0)
+            continue
+        if not updates:
+            continue
+        items = [
+            (f"tg:{update.update_id}", json.dumps(update.to_dict(), ensure_ascii=False))
+            for update in updates
+        ]
+        await rt.storage.inbox_add(items, rt.clock.now())
+        inbox.wake()
+        offset = updates[-1].update_id + 1
+
+
+def _install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)

@@ -1,0 +1,76 @@
+"""The web server (aiohttp): the Telegram webhook route and `/healthz`.
+
+The webhook answers at once: it checks the secret token in constant time (403 when it is wrong
+or missing, and nothing is processed), rejects a body that is not a JSON update (400), stores
+the update in the durable inbox and returns 200. Handling happens after, from the inbox.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+__all__ = ["SECRET_HEADER", "WebServer", "build_web_app"]
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
+MAX_BODY = 1024 * 1024
+
+
+def build_web_app(
+    *,
+    telegram_path: str | None,
+    telegram_secret: str | None,
+    accept_update: Callable[[int, str], Awaitable[None]] | None,
+) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY)
+
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def telegram_webhook(request: web.Request) -> web.Response:
+        assert accept_update is not None and telegram_secret is not None
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), telegram_secret.encode()):
+            log.warning("webhook call with a wrong or missing secret token from %s", request.remote)
+            return web.json_response({"ok": False, "error": "forbidden"}, status=403)
+        try:
+            body = await request.text()
+            update = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return web.json_response({"ok": False, "error": "body is not JSON"}, status=400)
+        update_id = update.get("update_id") if isinstance(update, dict) else None
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
+            return web.json_response(
+                {"ok": False, "error": "not an update: no integer update_id"}, status=400
+            )
+        await accept_update(update_id, body)
+        return web.json_response({"ok": True})
+
+    app.router.add_get("/healthz", health)
+    if telegram_path is not None and accept_update is not None:
+        app.router.add_post(telegram_path, telegram_webhook)
+    return app
+
+
+class WebServer:
+    """Runs an aiohttp application on our event loop (not `web.run_app`, which blocks)."""
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self._runner = web.AppRunner(app, access_log=None)
+        self._host = host
+        self._port = port
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        log.info("web server listening on %s:%s", self._host, self._port)
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()

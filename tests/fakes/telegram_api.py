@@ -1,0 +1,351 @@
+"""A local Bot API server for tests: real HTTP, the methods Escalator uses, injectable errors.
+
+It follows the Bot API's wire format (https://core.telegram.org/bots/api): every answer is
+`{"ok": true, "result": ...}` or `{"ok": false, "error_code": ..., "description": ...}`;
+parameters arrive as form fields (JSON-encoded when structured) or as a JSON body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+BOT_USER = {"id": 999000, "is_bot": True, "first_name": "Escalator", "username": "escalator_bot"}
+
+
+@dataclass
+class Failure:
+    status: int
+    description: str
+    retry_after: int | None = None
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "ok": False,
+            "error_code": self.status,
+            "description": self.description,
+        }
+        if self.retry_after is not None:
+            body["parameters"] = {"retry_after": self.retry_after}
+        return body
+
+
+TOO_MANY = Failure(429, "Too Many Requests: retry after 1", retry_after=1)
+BLOCKED = Failure(403, "Forbidden: bot was blocked by the user")
+SERVER_ERROR = Failure(500, "Internal Server Error")
+BAD_REQUEST = Failure(400, "Bad Request: chat not found")
+
+
+@dataclass
+class FakeBotApi:
+    token: str = "123456:TEST-TOKEN"
+    flood_limit: int | None = None
+    """When set, answer 429 to any send beyond this many within one second."""
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    """Every call made, including those answered with an error."""
+    accepted: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    """Calls answered `ok`."""
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    failures: dict[str, list[Failure]] = field(default_factory=dict)
+    webhook: dict[str, Any] | None = None
+    messages: dict[int, dict[str, Any]] = field(default_factory=dict)
+    flood_hits: int = 0
+
+    def __post_init__(self) -> None:
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1)
+        self._changed = asyncio.Condition()
+        self._recent_sends: deque[float] = deque()
+        self._runner: web.AppRunner | None = None
+        self._closing = False
+        self.stalled = False
+        """While set, sendMessage calls hang unanswered (a platform that stopped responding)."""
+        self.port = 0
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return f"http://127.0.0.1:{self.port}"
+
+    async def stop(self) -> None:
+        self._closing = True
+        await self._notify()  # release long polls so the server can close at once
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # --- what tests push ------------------------------------------------------------------
+
+    def push(
+        self, kind: str, payload: dict[str, Any], update_id: int | None = None
+    ) -> dict[str, Any]:
+        update = {"update_id": update_id or next(self._update_ids), kind: payload}
+        self.updates.append(update)
+        asyncio.get_running_loop().create_task(self._notify())
+        return update
+
+    def text(self, user: int, text: str, *, name: str = "Ada", lang: str = "en") -> dict[str, Any]:
+        message = self._user_message(user, name, lang)
+        message["text"] = text
+        if text.startswith("/"):
+            length = len(text.split()[0])
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        return self.push("message", message)
+
+    def sticker(self, user: int) -> dict[str, Any]:
+        message = self._user_message(user, "Ada", "en")
+        message["sticker"] = {
+            "file_id": "stk",
+            "file_unique_id": "stk-u",
+            "type": "regular",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+        }
+        return self.push("message", message)
+
+    def group_command(self, chat: int, user: int, text: str) -> dict[str, Any]:
+        message = self._user_message(user, "Ada", "en")
+        message["chat"] = {"id": chat, "type": "group", "title": "Friends"}
+        message["text"] = text
+        message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text)}]
+        return self.push("message", message)
+
+    def edited(self, user: int, text: str) -> dict[str, Any]:
+        message = self._user_message(user, "Ada", "en")
+        message["text"] = text
+        message["edit_date"] = int(time.time())
+        return self.push("edited_message", message)
+
+    def press(
+        self, user: int, message_id: int, data: str, *, chat: int | None = None
+    ) -> dict[str, Any]:
+        original = self.messages.get(message_id) or {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": {"id": chat or user, "type": "private"},
+        }
+        query = {
+            "id": f"q{next(self._message_ids)}",
+            "from": {"id": user, "is_bot": False, "first_name": "Ada", "language_code": "en"},
+            "chat_instance": "ci",
+            "data": data,
+            "message": original,
+        }
+        return self.push("callback_query", query)
+
+    def block(self, user: int) -> dict[str, Any]:
+        person = {"id": user, "is_bot": False, "first_name": "Ada"}
+        member = {
+            "chat": {"id": user, "type": "private", "first_name": "Ada"},
+            "from": person,
+            "date": int(time.time()),
+            "old_chat_member": {"status": "member", "user": BOT_USER},
+            "new_chat_member": {"status": "kicked", "user": BOT_USER, "until_date": 0},
+        }
+        return self.push("my_chat_member", member)
+
+    def fail_next(self, method: str, *failures: Failure) -> None:
+        self.failures.setdefault(method, []).extend(failures)
+
+    # --- what tests read ------------------------------------------------------------------
+
+    def sent_to(self, chat: int) -> list[dict[str, Any]]:
+        return [
+            params
+            for method, params in self.accepted
+            if method == "sendMessage" and int(params["chat_id"]) == chat
+        ]
+
+    def texts_to(self, chat: int) -> list[str]:
+        return [str(params["text"]) for params in self.sent_to(chat)]
+
+    def count(self, method: str) -> int:
+        """How many calls of `method` were accepted."""
+        return sum(1 for name, _ in self.accepted if name == method)
+
+    def attempts(self, method: str) -> int:
+        """How many calls of `method` were made, accepted or not."""
+        return sum(1 for name, _ in self.calls if name == method)
+
+    async def wait_for(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+        async def waiter() -> None:
+            async with self._changed:
+                await self._changed.wait_for(condition)
+
+        try:
+            await asyncio.wait_for(waiter(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"timed out; calls so far: {self.calls[-8:]}") from None
+
+    # --- the server -----------------------------------------------------------------------
+
+    def _user_message(self, user: int, name: str, lang: str) -> dict[str, Any]:
+        return {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": user, "type": "private", "first_name": name},
+            "from": {"id": user, "is_bot": False, "first_name": name, "language_code": lang},
+        }
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _dispatch(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.json_response(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
+            )
+        method = request.match_info["method"]
+        params = await _params(request)
+        if method != "getUpdates":
+            self.calls.append((method, params))
+        if method == "sendMessage" and self.stalled:
+            async with self._changed:
+                await self._changed.wait_for(lambda: self._closing or not self.stalled)
+            transport = request.transport
+            if self._closing or transport is None or transport.is_closing():
+                # the client gave up (or died) while we stalled: the call never happened
+                return web.json_response(SERVER_ERROR.body(), status=500)
+        pending = self.failures.get(method)
+        if pending:
+            failure = pending.pop(0)
+            await self._notify()
+            return web.json_response(failure.body(), status=failure.status)
+        if method == "sendMessage" and self._flooded():
+            self.flood_hits += 1
+            await self._notify()
+            return web.json_response(TOO_MANY.body(), status=429)
+        handler = getattr(self, f"_api_{method}", None)
+        if handler is None:
+            return web.json_response(
+                {"ok": False, "error_code": 404, "description": "Not Found: method not found"},
+                status=404,
+            )
+        result = await handler(params)
+        if method != "getUpdates":
+            self.accepted.append((method, params))
+            await self._notify()
+        return web.json_response({"ok": True, "result": result})
+
+    def _flooded(self) -> bool:
+        if self.flood_limit is None:
+            return False
+        now = time.monotonic()
+        while self._recent_sends and now - self._recent_sends[0] >= 1.0:
+            self._recent_sends.popleft()
+        if len(self._recent_sends) >= self.flood_limit:
+            return True
+        self._recent_sends.append(now)
+        return False
+
+    async def _api_getMe(self, _: dict[str, Any]) -> Any:
+        return {
+            **BOT_USER,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+
+    async def _api_getUpdates(self, params: dict[str, Any]) -> Any:
+        if self.webhook is not None:
+            return None
+        offset = int(params.get("offset") or 0)
+        timeout = float(params.get("timeout") or 0)
+        if offset:
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        if not self.updates and timeout:
+
+            async def arrived() -> None:
+                async with self._changed:
+                    await self._changed.wait_for(lambda: bool(self.updates) or self._closing)
+
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(arrived(), timeout)
+        return self.updates[:100]
+
+    async def _api_sendMessage(self, params: dict[str, Any]) -> Any:
+        message_id = next(self._message_ids)
+        message = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": {"id": int(params["chat_id"]), "type": "private"},
+            "from": BOT_USER,
+            "text": params["text"],
+        }
+        if params.get("reply_markup"):
+            message["reply_markup"] = params["reply_markup"]
+        self.messages[message_id] = message
+        return message
+
+    async def _api_editMessageReplyMarkup(self, params: dict[str, Any]) -> Any:
+        message = self.messages.get(int(params["message_id"]))
+        if message is None:
+            return True
+        message.pop("reply_markup", None)
+        if params.get("reply_markup"):
+            message["reply_markup"] = params["reply_markup"]
+        return message
+
+    async def _api_editMessageText(self, params: dict[str, Any]) -> Any:
+        message = self.messages.get(int(params["message_id"]))
+        if message is None:
+            return True
+        message["text"] = params["text"]
+        return message
+
+    async def _api_answerCallbackQuery(self, _: dict[str, Any]) -> Any:
+        return True
+
+    async def _api_setWebhook(self, params: dict[str, Any]) -> Any:
+        self.webhook = params
+        return True
+
+    async def _api_deleteWebhook(self, _: dict[str, Any]) -> Any:
+        self.webhook = None
+        return True
+
+    async def _api_getWebhookInfo(self, _: dict[str, Any]) -> Any:
+        return {
+            "url": (self.webhook or {}).get("url", ""),
+            "has_custom_certificate": False,
+            "pending_update_count": 0,
+        }
+
+    async def _api_close(self, _: dict[str, Any]) -> Any:
+        return True
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    if request.content_type == "application/json":
+        body = await request.json()
+        return dict(body) if isinstance(body, dict) else {}
+    params: dict[str, Any] = {}
+    if request.method == "POST":
+        form = await request.post()
+        params.update({key: value for key, value in form.items() if isinstance(value, str)})
+    params.update(request.query)
+    for key in ("reply_markup", "allowed_updates"):
+        if isinstance(params.get(key), str):
+            with contextlib.suppress(ValueError):
+                params[key] = json.loads(params[key])
+    return params
