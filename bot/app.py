@@ -28,7 +28,17 @@ log = logging.getLogger(__name__)
 
 
 def policy_from(settings: Settings) -> FlowPolicy:
-    return FlowPolicy(checkin_delay=settings.checkin_delay)
+    return FlowPolicy(
+        checkin_delay=settings.checkin_delay,
+        post_purchase_checkin=settings.post_purchase_checkin,
+        periodic_checkin=settings.periodic_checkin,
+        survey_scale=settings.survey_scale,
+        survey_throttle=settings.survey_throttle,
+        recovery_delay=settings.recovery_delay,
+        escalation_triggers=tuple(
+            word.strip() for word in settings.escalation_triggers.split(",") if word.strip()
+        ),
+    )
 
 
 @dataclass

@@ -13,15 +13,17 @@ import asyncio
 import logging
 import sys
 from collections.abc import AsyncIterator, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
+from bot.api import record_purchase, staff_act
 from bot.app import open_runtime
-from bot.clock import ManualClock
+from bot.clock import ManualClock, SystemClock
 from bot.config import Settings, load_settings
-from bot.errors import EscalatorError
-from bot.flows.model import CustomerKey
+from bot.engine import Outcome
+from bot.errors import EscalatorError, TransientDeliveryError
+from bot.flows.model import CustomerKey, StaffVerb
 from bot.handlers.console import (
     CHANNEL,
     ConsoleCustomerChannel,
@@ -29,7 +31,11 @@ from bot.handlers.console import (
     Playground,
     stdin_lines,
 )
+from bot.outbox import Rendered
+from bot.reports import score_summary
+from bot.storage.base import OutboxRow
 from bot.storage.sqlite import SQLiteStorage
+from bot.templates import Format
 
 __all__ = ["main"]
 
@@ -53,7 +59,25 @@ def build_parser() -> argparse.ArgumentParser:
     show = customer_commands.add_parser("show", help="stage, flags and history")
     show.add_argument("id", help="customer id, e.g. telegram:12345 or console:1")
     show.add_argument("--db", type=Path, help="SQLite file (default: DATABASE_URL)")
+    purchase = commands.add_parser(
+        "purchase", help="record a purchase (idempotent on the order id)"
+    )
+    purchase.add_argument("customer", help="customer id, e.g. telegram:12345 or console:1")
+    purchase.add_argument("--order-id", required=True, help="the shop's order id")
+    purchase.add_argument("--amount", type=float, help="order value")
+    purchase.add_argument("--db", type=Path, help="SQLite file (default: DATABASE_URL)")
+    nps = commands.add_parser("nps", help="NPS (or CSAT, per SURVEY_SCALE) over a period")
+    nps.add_argument("--since", type=_date, help="YYYY-MM-DD (inclusive)")
+    nps.add_argument("--until", type=_date, help="YYYY-MM-DD (exclusive)")
+    nps.add_argument("--db", type=Path, help="SQLite file (default: DATABASE_URL)")
     return parser
+
+
+def _date(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -75,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if command == "customer" and args.customer_command == "show":
             return asyncio.run(show_customer(settings, args.id, args.db))
+        if command == "purchase":
+            return asyncio.run(purchase(settings, args))
+        if command == "nps":
+            return asyncio.run(nps(settings, args))
         build_parser().parse_args([command, "--help"])
         return 2
     except EscalatorError as exc:
@@ -112,8 +140,17 @@ async def run_console(
             await runtime.storage.set_meta(CLOCK_OFFSET, str(clock.offset.total_seconds()))
 
         interactive = lines is None and sys.stdin.isatty()
+
+        async def staff(verb: StaffVerb, text: str, name: str) -> str | None:
+            case_id = await runtime.storage.latest_case()
+            if case_id is None:
+                return "there is no escalation case yet"
+            await staff_act(runtime.engine, runtime.storage, case_id, verb, name, text)
+            return None
+
         playground = Playground(
             handle=runtime.engine.handle,
+            staff=staff,
             settle=runtime.settle,
             advance=advance,
             channel=customers,
@@ -125,6 +162,49 @@ async def run_console(
             (lambda: f"you ({playground.user})> ") if interactive else None
         )
         await playground.run(source)
+
+
+async def purchase(settings: Settings, args: argparse.Namespace) -> int:
+    key = CustomerKey.parse(args.customer, default_channel="telegram")
+    async with open_runtime(settings, SystemClock(), {}, _Nowhere(), database=args.db) as rt:
+        outcome = await record_purchase(rt.engine, rt.storage, key, args.order_id, args.amount)
+        customer = await rt.storage.customer(key)
+    assert customer is not None
+    if outcome is Outcome.DUPLICATE:
+        print(f"order {args.order_id} was already recorded: nothing changed")
+    else:
+        print(f"recorded order {args.order_id} for {key.id}: stage {customer.stage.value}")
+    return 0
+
+
+async def nps(settings: Settings, args: argparse.Namespace) -> int:
+    storage = await SQLiteStorage.open(args.db or settings.database_path)
+    try:
+        summary = await score_summary(storage, settings.survey_scale, args.since, args.until)
+    finally:
+        await storage.close()
+    label = "NPS" if summary.scale == "nps" else "CSAT"
+    if summary.score is None:
+        print(f"{label}: no responses in this period")
+        return 0
+    print(f"{label} {summary.score:+.1f}" if label == "NPS" else f"CSAT {summary.score:.1f}%")
+    print(
+        f"responses {summary.responses}: promoters {summary.promoters}, "
+        f"passives {summary.passives}, detractors {summary.detractors}"
+    )
+    return 0
+
+
+class _Nowhere:
+    """The CLI delivers nothing itself: the running bot's outbox sends what it commits."""
+
+    format = Format.TEXT
+
+    async def send(self, row: OutboxRow, message: Rendered) -> str | None:
+        raise TransientDeliveryError("the command line does not deliver messages")
+
+    async def clear_buttons(self, key: CustomerKey, platform_message_id: str | None) -> None:
+        raise TransientDeliveryError("the command line does not deliver messages")
 
 
 async def show_customer(settings: Settings, ident: str, database: Path | None) -> int:

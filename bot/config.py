@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.durations import parse_duration
 from bot.errors import ConfigError, InvalidInput
+from bot.flows.policy import DEFAULT_TRIGGERS
 
 __all__ = ["Settings", "load_settings"]
 
@@ -46,6 +47,20 @@ class Settings(BaseSettings):
         default=_PROJECT_ROOT / "templates" / "messages", validation_alias="TEMPLATES_DIR"
     )
     checkin_delay: timedelta = Field(default=timedelta(days=2), validation_alias="CHECKIN_DELAY")
+    post_purchase_checkin: timedelta = Field(
+        default=timedelta(days=3), validation_alias="POST_PURCHASE_CHECKIN"
+    )
+    periodic_checkin: timedelta = Field(
+        default=timedelta(days=30), validation_alias="PERIODIC_CHECKIN"
+    )
+    survey_scale: Literal["nps", "csat"] = Field(default="nps", validation_alias="SURVEY_SCALE")
+    survey_throttle: timedelta = Field(
+        default=timedelta(days=30), validation_alias="SURVEY_THROTTLE"
+    )
+    recovery_delay: timedelta = Field(default=timedelta(days=1), validation_alias="RECOVERY_DELAY")
+    escalation_triggers: str = Field(
+        default=",".join(DEFAULT_TRIGGERS), validation_alias="ESCALATION_TRIGGERS"
+    )
     scheduler_interval: float = Field(
         default=1.0, gt=0, le=3600, validation_alias="SCHEDULER_INTERVAL"
     )
@@ -97,7 +112,14 @@ class Settings(BaseSettings):
             raise ValueError("only SQLite is supported: use sqlite:///path/to/file.db")
         return value
 
-    @field_validator("checkin_delay", mode="before")
+    @field_validator(
+        "checkin_delay",
+        "post_purchase_checkin",
+        "periodic_checkin",
+        "survey_throttle",
+        "recovery_delay",
+        mode="before",
+    )
     @classmethod
     def _human_duration(cls, value: object) -> object:
         if isinstance(value, str) and value.strip() and value.strip()[-1].lower() in "wdhms":
@@ -107,7 +129,7 @@ class Settings(BaseSettings):
                 raise ValueError(str(exc)) from None
         return value
 
-    @field_validator("checkin_delay")
+    @field_validator("checkin_delay", "post_purchase_checkin", "periodic_checkin", "recovery_delay")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

@@ -89,6 +89,7 @@ def _to_change(decision: Decision, event: Event, job_id: int | None, now: dateti
         outbox=tuple(_outbox_item(message) for message in decision.messages),
         schedule=decision.schedule,
         cancel=decision.cancel,
+        records=decision.records,
     )
 
 

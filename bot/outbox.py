@@ -26,7 +26,7 @@ from bot.errors import (
     RecipientUnreachable,
     TransientDeliveryError,
 )
-from bot.flows.model import CustomerKey
+from bot.flows.model import CustomerKey, Json
 from bot.storage.base import DeliveryResult, OutboxRow, Storage
 from bot.templates import Format, Renderer, TemplateMissing
 
@@ -43,6 +43,8 @@ class Rendered:
     text: str
     buttons: tuple[tuple[tuple[str, str], ...], ...] = ()
     """Rows of (label, callback data)."""
+    case: Mapping[str, Json] | None = None
+    """For staff messages about a case: the case as staff see it now."""
 
 
 class Channel(Protocol):
@@ -154,7 +156,10 @@ class Outbox:
                 message_id = await self._storage.question_message_id(row.key, row.question_id)
                 await channel.clear_buttons(row.key, message_id)
                 return DeliveryResult(row.id, "sent", self._clock.now())
-            rendered = self._render(row, channel.format)
+            case = None
+            if row.audience == "staff" and isinstance(row.context.get("case_id"), str):
+                case = await self._storage.case_view(str(row.context["case_id"]))
+            rendered = self._render(row, channel.format, case)
             platform_id = await channel.send(row, rendered)
             return DeliveryResult(
                 row.id, "sent", self._clock.now(), platform_message_id=platform_id
@@ -175,8 +180,10 @@ class Outbox:
             log.error("outbox row %s could not be rendered: %s", row.id, exc)
             return DeliveryResult(row.id, "failed", now, f"template: {exc}")
 
-    def _render(self, row: OutboxRow, fmt: Format) -> Rendered:
-        text = self._renderer.render(row.template, row.context, locale=row.language, fmt=fmt)
+    def _render(self, row: OutboxRow, fmt: Format, case: Mapping[str, Json] | None) -> Rendered:
+        context = {**row.context, "case": case} if row.audience == "staff" else row.context
+        locale = None if row.audience == "staff" else row.language
+        text = self._renderer.render(row.template, context, locale=locale, fmt=fmt)
         buttons = tuple(
             tuple(
                 (
@@ -189,7 +196,7 @@ class Outbox:
             )
             for line in row.buttons
         )
-        return Rendered(text, buttons)
+        return Rendered(text, buttons, case)
 
 
 def _backoff(attempts: int, retry_after: float | None) -> timedelta:

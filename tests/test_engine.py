@@ -68,7 +68,7 @@ async def test_concurrent_customers_interleaved_lose_no_update(harness: Harness)
         # every customer presses, writes and asks for help at the same time, in order per customer
         async def talk(key: CustomerKey) -> None:
             await rt.engine.handle(ButtonPress(key=key, data="1:okay", inbound_id=f"b{key.id}"))
-            await rt.engine.handle(Text(key=key, text="thanks", inbound_id=f"t{key.id}"))
+            await rt.engine.handle(Text(key=key, text="8", inbound_id=f"t{key.id}"))
             await rt.engine.handle(Command(key=key, name="help", inbound_id=f"h{key.id}"))
 
         await asyncio.gather(*(talk(k) for k in customers))
@@ -76,13 +76,15 @@ async def test_concurrent_customers_interleaved_lose_no_update(harness: Harness)
         stages = await rt.storage.fetch_all("SELECT stage, count(*) FROM customers GROUP BY stage")
         events = await rt.storage.fetch_all("SELECT count(*) FROM journey")
     assert stages == [("engaged", 60)]
-    assert events == [(60 * 4,)]  # captured, checkin_sent, first_answer, checkin_answered
+    # captured, checkin_sent, first_answer, checkin_answered, survey_sent, rated
+    assert events == [(60 * 6,)]
     for key in customers:
         assert harness.customers.templates(key) == [
             "welcome",
             "checkin",
             "checkin_thanks",
-            "fallback",
+            "nps_question",
+            "followup_passive",
             "help",
         ]
 
@@ -101,7 +103,7 @@ async def test_same_customer_events_are_serialised_in_arrival_order(harness: Har
         history = await rt.storage.history(A, 50)
     assert results == [Outcome.DONE, Outcome.DONE]
     assert [h.detail for h in history if h.event == "checkin_answered"] == ["great"]
-    assert harness.customers.templates(A)[-2:] == ["checkin_thanks", "stale_button"]
+    assert harness.customers.templates(A)[-2:] == ["nps_question", "stale_button"]
 
 
 async def test_bad_input_is_answered_politely_and_loses_nothing(harness: Harness) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.flows import checkin, onboarding
+from bot.flows import checkin, escalation, onboarding, satisfaction
 from bot.flows.common import (
     advance_stage,
     engage,
@@ -17,19 +17,23 @@ from bot.flows.common import (
     reply,
     with_profile,
 )
+from bot.flows.dialogue import DialogueState
 from bot.flows.model import (
     Blocked,
     ButtonPress,
+    CancelJobs,
     Command,
     Customer,
     Decision,
     Event,
     JobDue,
     JobKind,
+    Line,
     LogEntry,
     NonText,
-    OutMessage,
     PurchaseRecorded,
+    PurchaseRow,
+    ScheduleJob,
     StaffAction,
     Start,
     Text,
@@ -43,6 +47,8 @@ COMMANDS = ("start", "help", "stop", "status")
 """Commands a customer can send; `me` is an alias of `status`."""
 
 CUSTOMER_INITIATED = (Start, Text, ButtonPress, Command, NonText)
+
+_YES = frozenset({"yes", "y", "yeah", "yep", "sorted", "solved", "fixed", "ok", "okay", "thanks"})
 
 
 def needs_history(event: Event) -> bool:
@@ -64,8 +70,7 @@ def decide(
         if isinstance(event, Start):
             return captured
         # Someone wrote before /start (e.g. after clearing the chat): capture, then answer.
-        follow_up = _route(captured.customer, event, now, policy)
-        return captured.then(follow_up)
+        return captured.then(_route(captured.customer, event, now, policy))
     if isinstance(event, CUSTOMER_INITIATED):
         customer = with_profile(customer, event.profile)
         if customer.unreachable:
@@ -81,24 +86,23 @@ def _route(customer: Customer, event: Event, now: datetime, policy: FlowPolicy) 
         case Command(name=name):
             return _command(customer, name)
         case ButtonPress(data=data):
-            return _button(customer, data)
+            return _button(customer, data, now, policy)
         case Text(text=text):
-            return _text(customer, text, policy)
+            return _text(customer, text, now, policy)
         case NonText(kind=kind):
-            return _non_text(customer, kind)
-        case JobDue(kind=JobKind.CHECKIN):
-            return checkin.ask(customer, now)
-        case PurchaseRecorded(order_id=order_id):
-            return _purchase(customer, order_id)
+            return _non_text(customer, kind, policy)
+        case JobDue(kind=JobKind.CHECKIN, payload=payload):
+            return checkin.ask(customer, payload, now, policy)
+        case JobDue(kind=JobKind.SURVEY):
+            return _survey_due(customer, now, policy)
+        case JobDue(kind=JobKind.RECOVERY, payload=payload):
+            return escalation.ask_recovery(customer, str(payload.get("case_id", "")))
+        case PurchaseRecorded(order_id=order_id, amount=amount):
+            return _purchase(customer, order_id, amount, now, policy)
         case Blocked():
             return _blocked(customer)
         case StaffAction():
-            return Decision(
-                customer=customer,
-                messages=(
-                    OutMessage("staff_no_case", {"customer": customer.id}, audience="staff"),
-                ),
-            )
+            return escalation.staff_action(customer, event, now, policy)
     raise AssertionError(f"unrouted event {event!r}")  # pragma: no cover - exhaustive match
 
 
@@ -115,23 +119,55 @@ def _command(customer: Customer, name: str) -> Decision:
     )
 
 
-def _button(customer: Customer, data: str) -> Decision:
+def _button(customer: Customer, data: str, now: datetime, policy: FlowPolicy) -> Decision:
     parsed = parse_button_data(data)
-    if parsed is not None and checkin.is_pending(customer):
-        question, value = parsed
-        if question == customer.question_id and value in checkin.ANSWERS:
-            return checkin.answer(customer, value)
+    if parsed is not None and parsed[0] == customer.question_id:
+        value = parsed[1]
+        match customer.dialogue:
+            case DialogueState.AWAITING_CHECKIN if value in checkin.ANSWERS:
+                return checkin.answer(customer, value, now, policy)
+            case DialogueState.AWAITING_RATING if (
+                score := satisfaction.parse_score(value, policy)
+            ) is not None:
+                return satisfaction.rate(customer, score, policy)
+            case DialogueState.AWAITING_COMMENT if value == "skip":
+                return satisfaction.comment(customer, None, policy)
+            case DialogueState.AWAITING_RECOVERY if value in escalation.RECOVERY_ANSWERS:
+                return escalation.recovery_answer(customer, value == "yes", now, policy, None)
     return Decision(customer=customer, messages=(reply(customer, "stale_button"),))
 
 
-def _text(customer: Customer, text: str, policy: FlowPolicy) -> Decision:
+def _text(customer: Customer, text: str, now: datetime, policy: FlowPolicy) -> Decision:
     cleaned = text.strip()
     if not cleaned:
         return Decision(customer=customer, messages=(reply(customer, "empty_text"),))
-    if checkin.is_pending(customer):
-        return checkin.answer(customer, "comment", comment=cleaned[: policy.max_text_length])
+    if customer.case_id is not None:
+        return escalation.relay(customer, cleaned, policy)
+    kept = Decision(
+        customer=customer,
+        records=(Line("customer", cleaned[: policy.max_text_length], customer.first_name),),
+    )
+    match customer.dialogue:
+        case DialogueState.AWAITING_CHECKIN:
+            return kept.then(checkin.answer(customer, "comment", now, policy, comment=cleaned))
+        case DialogueState.AWAITING_RATING:
+            score = satisfaction.parse_score(cleaned, policy)
+            if score is None:
+                return kept.then(satisfaction.unusable_answer(customer, policy))
+            return kept.then(satisfaction.rate(customer, score, policy))
+        case DialogueState.AWAITING_COMMENT:
+            return kept.then(satisfaction.comment(customer, cleaned, policy))
+        case DialogueState.AWAITING_RECOVERY:
+            sorted_out = cleaned.lower().strip("!. ") in _YES
+            return kept.then(escalation.recovery_answer(customer, sorted_out, now, policy, cleaned))
     engaged = engage(customer)
-    return engaged.then(
+    trigger = policy.trigger_in(cleaned)
+    if trigger is not None:
+        reason = f"trigger word “{trigger}”"
+        return kept.then(engaged).then(
+            escalation.open_case(engaged.customer, reason, cleaned, policy)
+        )
+    return kept.then(engaged).then(
         Decision(
             customer=engaged.customer,
             messages=(reply(engaged.customer, "fallback", too_long=len(cleaned) > 4096),),
@@ -139,16 +175,56 @@ def _text(customer: Customer, text: str, policy: FlowPolicy) -> Decision:
     )
 
 
-def _non_text(customer: Customer, kind: str) -> Decision:
+def _non_text(customer: Customer, kind: str, policy: FlowPolicy) -> Decision:
     """A sticker or photo: they are talking to us, but we can only read text."""
-    pending = checkin.is_pending(customer)
+    kind = kind[:32]
+    if customer.case_id is not None:
+        return escalation.relay(customer, f"[{kind}]", policy)
+    if customer.dialogue == DialogueState.AWAITING_RATING:
+        return satisfaction.unusable_answer(customer, policy)
+    pending = customer.dialogue != DialogueState.IDLE
     engaged = engage(customer)
-    message = reply(engaged.customer, "non_text", kind=kind[:32], awaiting_answer=pending)
+    message = reply(engaged.customer, "non_text", kind=kind, awaiting_answer=pending)
     return engaged.then(Decision(customer=engaged.customer, messages=(message,)))
 
 
-def _purchase(customer: Customer, order_id: str) -> Decision:
-    return advance_stage(customer, StageTrigger.PURCHASE, order_id)
+def _survey_due(customer: Customer, now: datetime, policy: FlowPolicy) -> Decision:
+    if not customer.proactive_allowed or customer.case_id is not None:
+        reason = "case open" if customer.case_id else "not reachable"
+        return Decision(
+            customer=customer,
+            log=(LogEntry("survey_skipped", customer.stage, customer.stage, reason),),
+        )
+    if not satisfaction.due(customer, now, policy):
+        return Decision(
+            customer=customer,
+            log=(LogEntry("survey_skipped", customer.stage, customer.stage, "throttled"),),
+        )
+    return satisfaction.ask(customer, now, policy)
+
+
+def _purchase(
+    customer: Customer, order_id: str, amount: float | None, now: datetime, policy: FlowPolicy
+) -> Decision:
+    """A transaction: the customer climbs to `customer`; a check-in follows in a few days."""
+    moved = advance_stage(customer, StageTrigger.PURCHASE, order_id)
+    if not moved.log:
+        moved = Decision(
+            customer=customer,
+            log=(LogEntry("purchase", customer.stage, customer.stage, order_id),),
+        )
+    return moved.then(
+        Decision(
+            customer=moved.customer,
+            records=(PurchaseRow(order_id, amount),),
+            cancel=(CancelJobs(frozenset({JobKind.CHECKIN})),),
+            schedule=(
+                ScheduleJob(
+                    JobKind.CHECKIN, now + policy.post_purchase_checkin, {"reason": "post_purchase"}
+                ),
+            ),
+        )
+    )
 
 
 def _blocked(customer: Customer) -> Decision:

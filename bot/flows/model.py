@@ -19,6 +19,8 @@ __all__ = [
     "Button",
     "ButtonPress",
     "CancelJobs",
+    "CaseChanged",
+    "CaseOpened",
     "ClearButtons",
     "Command",
     "Customer",
@@ -29,14 +31,20 @@ __all__ = [
     "JobDue",
     "JobKind",
     "Json",
+    "Line",
     "LogEntry",
     "NonText",
     "OutMessage",
     "Outbound",
     "Profile",
     "PurchaseRecorded",
+    "PurchaseRow",
+    "Record",
     "ScheduleJob",
+    "ScoreComment",
+    "ScoreRow",
     "StaffAction",
+    "StaffVerb",
     "Start",
     "Text",
 ]
@@ -82,6 +90,15 @@ class Customer:
     question_id: int = 0
     opted_out: bool = False
     unreachable: bool = False
+    reasks: int = 0
+    """How often the open rating question was asked again after an unusable answer."""
+    last_survey_at: datetime | None = None
+    pending_score: int | None = None
+    """The score whose follow-up comment the bot is waiting for."""
+    case_id: str | None = None
+    """The open escalation case, if any: while set, automation pauses and messages go to staff."""
+    case_claimed_by: str | None = None
+    cases_opened: int = 0
     history: tuple[HistoryEntry, ...] = ()
 
     @property
@@ -152,6 +169,8 @@ class Blocked(_Inbound):
 
 class JobKind(StrEnum):
     CHECKIN = "checkin"
+    SURVEY = "survey"
+    RECOVERY = "recovery"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,9 +186,15 @@ class PurchaseRecorded(_Inbound):
     amount: float | None = None
 
 
+StaffVerb = Literal["claim", "reply", "note", "resolve", "handback"]
+
+
 @dataclass(frozen=True, kw_only=True)
 class StaffAction(_Inbound):
-    action: Literal["claim", "reply", "note", "resolve"]
+    """A staff member acting on a case; `key` is the case's customer."""
+
+    case_id: str
+    action: StaffVerb
     staff_name: str
     text: str = ""
 
@@ -239,6 +264,55 @@ class LogEntry:
     detail: str | None = None
 
 
+# --- records a decision writes besides the customer ---------------------------------------
+
+
+@dataclass(frozen=True)
+class PurchaseRow:
+    order_id: str
+    amount: float | None
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    scale: str
+    score: int
+
+
+@dataclass(frozen=True)
+class ScoreComment:
+    """The comment on the customer's latest score."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class CaseOpened:
+    case_id: str
+    reason: str
+    trigger: str | None
+
+
+@dataclass(frozen=True)
+class CaseChanged:
+    case_id: str
+    status: Literal["open", "claimed", "resolved"]
+    by: str | None = None
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of conversation kept for context: a customer message, staff reply or note."""
+
+    author: Literal["customer", "staff", "note"]
+    text: str
+    name: str | None = None
+    case_id: str | None = None
+
+
+Record: TypeAlias = PurchaseRow | ScoreRow | ScoreComment | CaseOpened | CaseChanged | Line
+
+
 @dataclass(frozen=True)
 class Decision:
     """What one event does: the customer's new state and everything it causes, committed at once."""
@@ -248,6 +322,7 @@ class Decision:
     schedule: tuple[ScheduleJob, ...] = ()
     cancel: tuple[CancelJobs, ...] = ()
     log: tuple[LogEntry, ...] = ()
+    records: tuple[Record, ...] = ()
 
     def then(self, other: Decision) -> Decision:
         """Chain a further decision taken on this one's resulting customer."""
@@ -257,4 +332,5 @@ class Decision:
             schedule=self.schedule + other.schedule,
             cancel=self.cancel + other.cancel,
             log=self.log + other.log,
+            records=self.records + other.records,
         )

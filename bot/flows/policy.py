@@ -2,15 +2,60 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Literal
 
-__all__ = ["FlowPolicy"]
+__all__ = ["DEFAULT_TRIGGERS", "FlowPolicy"]
+
+DEFAULT_TRIGGERS = (
+    "refund",
+    "broken",
+    "cancel",
+    "complaint",
+    "damaged",
+    "defective",
+    "never arrived",
+    "wrong item",
+    "money back",
+    "speak to a human",
+)
 
 
 @dataclass(frozen=True)
 class FlowPolicy:
     checkin_delay: timedelta = timedelta(days=2)
-    """How long after capture the first check-in is sent."""
+    """From capture to the first check-in."""
+    post_purchase_checkin: timedelta = timedelta(days=3)
+    periodic_checkin: timedelta = timedelta(days=30)
+    """Between check-ins for customers who bought."""
+    survey_scale: Literal["nps", "csat"] = "nps"
+    survey_throttle: timedelta = timedelta(days=30)
+    """A customer is not asked for a rating again within this window."""
+    max_reasks: int = 2
+    recovery_delay: timedelta = timedelta(days=1)
+    """From a resolved case to "did we sort it out?"."""
+    escalation_triggers: tuple[str, ...] = DEFAULT_TRIGGERS
     max_text_length: int = 4000
-    """Longer customer text is accepted but trimmed where it is quoted back."""
+    """Longer customer text is accepted but trimmed where it is stored or quoted back."""
+    _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        words = sorted((w.strip().lower() for w in self.escalation_triggers if w.strip()), key=len)
+        alternatives = "|".join(re.escape(word) for word in reversed(words)) or r"(?!x)x"
+        object.__setattr__(self, "_pattern", re.compile(rf"\b(?:{alternatives})\b", re.IGNORECASE))
+
+    def trigger_in(self, text: str) -> str | None:
+        """The first configured trigger word in `text`, if any."""
+        match = self._pattern.search(text)
+        return match.group(0).lower() if match else None
+
+    @property
+    def scale_range(self) -> range:
+        return range(0, 11) if self.survey_scale == "nps" else range(1, 6)
+
+    def score_group(self, score: int) -> Literal["promoter", "passive", "detractor"]:
+        if self.survey_scale == "nps":
+            return "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
+        return "promoter" if score >= 5 else "passive" if score >= 4 else "detractor"

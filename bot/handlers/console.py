@@ -3,9 +3,12 @@
 Lines become engine events exactly as Telegram updates do; delivered messages are printed. A
 few playground commands steer the session instead of reaching the bot:
 
-    /wait 2d    move the clock (also h, m, s) so scheduled messages arrive
-    /as 2       continue as another customer (a second phone, so to speak)
-    /quit       leave (end of input works too)
+    /wait 2d            move the clock (also h, m, s) so scheduled messages arrive
+    /as 2               continue as another customer (a second phone, so to speak)
+    /purchase ORDER-1   record a purchase by this customer (as the shop's system would)
+    !claim  !reply TEXT  !note TEXT  !resolve  !handback
+                        act as staff on the latest escalation case
+    /quit               leave (end of input works too)
 
 Buttons are listed under their message and pressed by typing their label or their number.
 """
@@ -17,11 +20,21 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TextIO
+from typing import TextIO, cast
 
 from bot.durations import format_duration, parse_duration
 from bot.errors import InvalidInput
-from bot.flows.model import ButtonPress, Command, CustomerKey, Event, Profile, Start, Text
+from bot.flows.model import (
+    ButtonPress,
+    Command,
+    CustomerKey,
+    Event,
+    Profile,
+    PurchaseRecorded,
+    StaffVerb,
+    Start,
+    Text,
+)
 from bot.outbox import Rendered
 from bot.storage.base import OutboxRow
 from bot.templates import Format
@@ -32,6 +45,7 @@ __all__ = [
     "ConsoleStaffChannel",
     "Playground",
     "Quit",
+    "Staff",
     "SwitchUser",
     "Wait",
     "parse_line",
@@ -42,8 +56,11 @@ CHANNEL = "console"
 
 BANNER = (
     "Escalator playground: you are customer {user}. Type /start to begin.\n"
-    "Playground commands: /wait 2d (move the clock), /as 2 (be another customer), /quit."
+    "Playground: /wait 2d (move the clock), /as 2 (be another customer), /purchase ORDER-1,\n"
+    "staff: !claim, !reply TEXT, !note TEXT, !resolve, !handback; /quit to leave."
 )
+STAFF_NAME = "Sam"
+STAFF_VERBS = ("claim", "reply", "note", "resolve", "handback")
 
 
 @dataclass(frozen=True)
@@ -66,7 +83,15 @@ class Problem:
     message: str
 
 
-PlaygroundAction = Wait | SwitchUser | Quit | Problem
+@dataclass(frozen=True)
+class Staff:
+    """A staff action on the latest case, typed as `!verb text`."""
+
+    verb: StaffVerb
+    text: str
+
+
+PlaygroundAction = Wait | SwitchUser | Quit | Problem | Staff
 
 
 def parse_line(
@@ -79,6 +104,14 @@ def parse_line(
     profile = Profile(first_name=f"Customer {user}", language=None)
     if not stripped:
         return None
+    if stripped.startswith("!"):
+        verb, _, rest = stripped[1:].partition(" ")
+        verb = verb.lower()
+        if verb not in STAFF_VERBS:
+            return Problem(f"staff commands: {', '.join('!' + v for v in STAFF_VERBS)}")
+        if verb in {"reply", "note"} and not rest.strip():
+            return Problem(f"usage: !{verb} TEXT")
+        return Staff(cast(StaffVerb, verb), rest.strip())
     if stripped.startswith("/"):
         name, _, rest = stripped[1:].partition(" ")
         name = name.split("@")[0].lower()
@@ -96,6 +129,8 @@ def parse_line(
             return Quit()
         if name == "start":
             return Start(key=key, profile=profile, payload=args[0] if args else None)
+        if name == "purchase":
+            return _purchase(key, args)
         return Command(key=key, profile=profile, name=name, args=args)
     for label, data in buttons:
         if stripped.casefold() == label.casefold():
@@ -103,6 +138,18 @@ def parse_line(
     if stripped.isdigit() and 1 <= int(stripped) <= len(buttons):
         return ButtonPress(key=key, profile=profile, data=buttons[int(stripped) - 1][1])
     return Text(key=key, profile=profile, text=text)
+
+
+def _purchase(key: CustomerKey, args: tuple[str, ...]) -> PurchaseRecorded | Problem:
+    if not 1 <= len(args) <= 2:
+        return Problem("usage: /purchase ORDER-ID [AMOUNT]")
+    amount = None
+    if len(args) == 2:
+        try:
+            amount = float(args[1])
+        except ValueError:
+            return Problem(f"not an amount: {args[1]!r}")
+    return PurchaseRecorded(key=key, order_id=args[0], amount=amount, inbound_id=f"order:{args[0]}")
 
 
 class ConsoleCustomerChannel:
@@ -161,6 +208,7 @@ class Playground:
         self,
         *,
         handle: Callable[[Event], Awaitable[object]],
+        staff: Callable[[StaffVerb, str, str], Awaitable[str | None]],
         settle: Callable[[], Awaitable[None]],
         advance: Callable[[timedelta], Awaitable[None]],
         channel: ConsoleCustomerChannel,
@@ -169,6 +217,7 @@ class Playground:
         echo: bool = False,
     ) -> None:
         self._handle = handle
+        self._staff = staff
         self._settle = settle
         self._advance = advance
         self._channel = channel
@@ -194,9 +243,17 @@ class Playground:
                 case SwitchUser(user=user):
                     self.user = self._channel.current_user = user
                     self._say(f"(playground) you are now customer {user}")
+                case Staff(verb=verb, text=text):
+                    problem = await self._staff(verb, text, STAFF_NAME)
+                    if problem:
+                        self._say(f"(playground) {problem}")
                 case Wait(delta=delta):
                     await self._advance(delta)
                     self._say(f"(playground) {format_duration(delta)} later…")
+                case PurchaseRecorded(order_id=order_id):
+                    outcome = await self._handle(action)
+                    done = "was already recorded" if outcome == "duplicate" else "recorded"
+                    self._say(f"(playground) order {order_id} {done}")
                 case _:
                     await self._handle(action)
             await self._settle()

@@ -22,6 +22,7 @@ from bot.flows.model import (
     JobKind,
     Json,
     LogEntry,
+    Record,
     ScheduleJob,
 )
 
@@ -70,6 +71,7 @@ class Change:
     outbox: tuple[OutboxItem, ...] = ()
     schedule: tuple[ScheduleJob, ...] = ()
     cancel: tuple[CancelJobs, ...] = ()
+    records: tuple[Record, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,13 @@ class Storage(Protocol):
         """Queued updates `(id, key, body)`, oldest first."""
 
     async def inbox_remove(self, ids: Sequence[int]) -> None: ...
+
+    async def case_customer(self, case_id: str) -> CustomerKey | None: ...
+
+    async def latest_case(self) -> str | None:
+        """The case most recently opened or resolved."""
+
+    async def case_view(self, case_id: str) -> dict[str, Json] | None: ...
 
     async def get_meta(self, name: str) -> str | None: ...
 

@@ -26,7 +26,8 @@ __all__ = [
 
 CUSTOMER_COLUMNS = (
     "id, channel, external_id, stage, dialogue, question_id, first_name, language, source, "
-    "opted_out, unreachable, created_at, updated_at"
+    "opted_out, unreachable, created_at, updated_at, reasks, last_survey_at, pending_score, "
+    "case_id, case_claimed_by, cases_opened"
 )
 
 
@@ -61,6 +62,12 @@ def customer_to_row(customer: Customer) -> tuple[object, ...]:
         int(customer.unreachable),
         epoch(customer.created_at),
         epoch(customer.updated_at),
+        customer.reasks,
+        None if customer.last_survey_at is None else epoch(customer.last_survey_at),
+        customer.pending_score,
+        customer.case_id,
+        customer.case_claimed_by,
+        customer.cases_opened,
     )
 
 
@@ -77,6 +84,12 @@ def customer_from_row(row: Sequence[Any], history: tuple[HistoryEntry, ...] = ()
         unreachable=bool(row[10]),
         created_at=moment(row[11]),
         updated_at=moment(row[12]),
+        reasks=int(row[13]),
+        last_survey_at=None if row[14] is None else moment(row[14]),
+        pending_score=row[15],
+        case_id=row[16],
+        case_claimed_by=row[17],
+        cases_opened=int(row[18]),
         history=history,
     )
 

@@ -116,9 +116,65 @@ async def durable_inbox(db: aiosqlite.Connection) -> None:
     )
 
 
+async def cases_and_scores(db: aiosqlite.Connection) -> None:
+    await _run(
+        db,
+        """
+        ALTER TABLE customers ADD COLUMN reasks INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE customers ADD COLUMN last_survey_at REAL;
+        ALTER TABLE customers ADD COLUMN pending_score INTEGER;
+        ALTER TABLE customers ADD COLUMN case_id TEXT;
+        ALTER TABLE customers ADD COLUMN case_claimed_by TEXT;
+        ALTER TABLE customers ADD COLUMN cases_opened INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE purchases (
+            order_id TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            amount REAL,
+            at REAL NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX purchases_customer ON purchases(customer_id, at);
+        CREATE TABLE scores (
+            id INTEGER PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            scale TEXT NOT NULL,
+            score INTEGER NOT NULL,
+            comment TEXT,
+            at REAL NOT NULL
+        );
+        CREATE INDEX scores_customer ON scores(customer_id, id);
+        CREATE INDEX scores_at ON scores(at);
+        CREATE TABLE cases (
+            id TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            trigger_text TEXT,
+            opened_at REAL NOT NULL,
+            claimed_by TEXT,
+            claimed_at REAL,
+            resolved_by TEXT,
+            resolved_at REAL,
+            reopened INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX cases_status ON cases(status, opened_at);
+        CREATE TABLE conversation (
+            id INTEGER PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            at REAL NOT NULL,
+            author TEXT NOT NULL,
+            name TEXT,
+            text TEXT NOT NULL,
+            case_id TEXT
+        );
+        CREATE INDEX conversation_customer ON conversation(customer_id, id)
+        """,
+    )
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "initial schema", initial_schema),
     (2, "durable inbox", durable_inbox),
+    (3, "cases, scores and purchases", cases_and_scores),
 )
 
 

@@ -25,7 +25,20 @@ from typing import Any, Literal, cast
 import aiosqlite
 
 from bot.errors import StorageError
-from bot.flows.model import Customer, CustomerKey, HistoryEntry, JobKind
+from bot.flows.model import (
+    CaseChanged,
+    CaseOpened,
+    Customer,
+    CustomerKey,
+    HistoryEntry,
+    JobKind,
+    Json,
+    Line,
+    PurchaseRow,
+    Record,
+    ScoreComment,
+    ScoreRow,
+)
 from bot.storage.base import (
     Change,
     DeliveryResult,
@@ -47,6 +60,7 @@ from bot.storage.codec import (
     moment,
 )
 from bot.storage.migrations import migrate
+from bot.storage.views import case_view
 
 __all__ = ["SQLiteStorage"]
 
@@ -54,11 +68,14 @@ __all__ = ["SQLiteStorage"]
 # merging many units' rows per kind keeps each unit's own order (cancel jobs before scheduling).
 _SQL: dict[str, str] = {
     "customer": (
-        f"INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
+        f"INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES ({', '.join('?' * 19)}) "
         "ON CONFLICT(id) DO UPDATE SET stage=excluded.stage, dialogue=excluded.dialogue, "
         "question_id=excluded.question_id, first_name=excluded.first_name, "
         "language=excluded.language, source=excluded.source, opted_out=excluded.opted_out, "
-        "unreachable=excluded.unreachable, updated_at=excluded.updated_at"
+        "unreachable=excluded.unreachable, updated_at=excluded.updated_at, "
+        "reasks=excluded.reasks, last_survey_at=excluded.last_survey_at, "
+        "pending_score=excluded.pending_score, case_id=excluded.case_id, "
+        "case_claimed_by=excluded.case_claimed_by, cases_opened=excluded.cases_opened"
     ),
     "inbound": "INSERT INTO inbound (key, customer_id, at) VALUES (?, ?, ?)",
     "job_done": "UPDATE jobs SET status='done', finished_at=? WHERE id=? AND status='pending'",
@@ -71,6 +88,25 @@ _SQL: dict[str, str] = {
     ),
     "journey": (
         "INSERT INTO journey (customer_id, at, event, from_stage, to_stage, detail) "
+        "VALUES (?,?,?,?,?,?)"
+    ),
+    "purchase": "INSERT INTO purchases (order_id, customer_id, amount, at) VALUES (?,?,?,?)",
+    "score": "INSERT INTO scores (customer_id, scale, score, at) VALUES (?,?,?,?)",
+    "score_comment": (
+        "UPDATE scores SET comment=? WHERE id=(SELECT max(id) FROM scores WHERE customer_id=?)"
+    ),
+    "case_open": (
+        "INSERT INTO cases (id, customer_id, status, reason, trigger_text, opened_at) "
+        "VALUES (?, ?, 'open', ?, ?, ?)"
+    ),
+    "case_claimed": "UPDATE cases SET status='claimed', claimed_by=?, claimed_at=? WHERE id=?",
+    "case_resolved": "UPDATE cases SET status='resolved', resolved_by=?, resolved_at=? WHERE id=?",
+    "case_open_again": (
+        "UPDATE cases SET status='open', claimed_by=NULL, claimed_at=NULL, resolved_by=NULL, "
+        "resolved_at=NULL, reopened=reopened+1 WHERE id=?"
+    ),
+    "line": (
+        "INSERT INTO conversation (customer_id, at, author, name, text, case_id) "
         "VALUES (?,?,?,?,?,?)"
     ),
     "outbox": (
@@ -348,6 +384,27 @@ class SQLiteStorage:
         )
         return cast(str | None, rows[0][0]) if rows else None
 
+    async def case_customer(self, case_id: str) -> CustomerKey | None:
+        rows = list(
+            await self._reader.execute_fetchall(
+                "SELECT customer_id FROM cases WHERE id = ?", (case_id,)
+            )
+        )
+        return CustomerKey.parse(rows[0][0]) if rows else None
+
+    async def latest_case(self) -> str | None:
+        rows = list(
+            await self._reader.execute_fetchall(
+                "SELECT id FROM cases ORDER BY max(opened_at, coalesce(resolved_at, 0)) DESC, "
+                "rowid DESC LIMIT 1"
+            )
+        )
+        return cast(str, rows[0][0]) if rows else None
+
+    async def case_view(self, case_id: str) -> dict[str, Json] | None:
+        """Everything staff see about a case: customer, scores, the trigger, recent messages."""
+        return await case_view(self._reader, case_id)
+
     async def get_meta(self, name: str) -> str | None:
         rows = list(
             await self._reader.execute_fetchall("SELECT value FROM meta WHERE name = ?", (name,))
@@ -401,6 +458,9 @@ def _change_rows(change: Change) -> Rows:
             )
             for entry in change.log
         ]
+    for record in change.records:
+        kind, row = _record_row(record, cid, at)
+        rows.setdefault(kind, []).append(row)
     if change.outbox:
         rows["outbox"] = [
             (
@@ -417,6 +477,27 @@ def _change_rows(change: Change) -> Rows:
             for item in change.outbox
         ]
     return rows
+
+
+def _record_row(record: Record, cid: str, at: float) -> tuple[str, tuple[object, ...]]:
+    match record:
+        case PurchaseRow(order_id=order_id, amount=amount):
+            return "purchase", (order_id, cid, amount, at)
+        case ScoreRow(scale=scale, score=score):
+            return "score", (cid, scale, score, at)
+        case ScoreComment(text=text):
+            return "score_comment", (text, cid)
+        case CaseOpened(case_id=case_id, reason=reason, trigger=trigger):
+            return "case_open", (case_id, cid, reason, trigger, at)
+        case CaseChanged(case_id=case_id, status="claimed", by=by):
+            return "case_claimed", (by, at, case_id)
+        case CaseChanged(case_id=case_id, status="resolved", by=by):
+            return "case_resolved", (by, at, case_id)
+        case CaseChanged(case_id=case_id):
+            return "case_open_again", (case_id,)
+        case Line(author=author, text=text, name=name, case_id=case_id):
+            return "line", (cid, at, author, name, text, case_id)
+    raise AssertionError(record)  # pragma: no cover
 
 
 def _translate(exc: sqlite3.Error) -> BaseException:

@@ -74,26 +74,35 @@ def test_checkin_asks_with_buttons_carrying_the_question_id() -> None:
     assert decision.customer.dialogue is DialogueState.AWAITING_CHECKIN
 
 
-def test_answering_the_checkin_engages_and_clears_the_buttons() -> None:
+def test_answering_the_checkin_engages_and_leads_to_the_rating_question() -> None:
     customer = asked(started().customer).customer
     decision = run(customer, ButtonPress(key=KEY, data="1:great"))
     assert decision.customer.stage is Stage.ENGAGED
-    assert decision.customer.dialogue is DialogueState.IDLE
+    assert decision.customer.dialogue is DialogueState.AWAITING_RATING
     assert ClearButtons(1) in decision.messages
+    assert templates(decision) == ["checkin_thanks", "nps_question"]
+    assert [e.event for e in decision.log] == ["first_answer", "checkin_answered", "survey_sent"]
+
+
+def test_a_recently_surveyed_customer_is_only_thanked() -> None:
+    customer = asked(started().customer).customer.evolve(last_survey_at=NOW)
+    decision = run(customer, ButtonPress(key=KEY, data="1:okay"))
     assert templates(decision) == ["checkin_thanks"]
-    assert [e.event for e in decision.log] == ["first_answer", "checkin_answered"]
+    assert decision.customer.dialogue is DialogueState.IDLE
 
 
 def test_text_answers_a_pending_checkin_as_a_comment() -> None:
     customer = asked(started().customer).customer
     decision = run(customer, Text(key=KEY, text="  all good thanks "))
     assert decision.log[-1].detail == "comment: all good thanks"
+    assert templates(decision) == ["checkin_thanks"]
     assert decision.customer.stage is Stage.ENGAGED
 
 
 def test_old_button_gets_a_notice_and_changes_nothing() -> None:
     customer = asked(started().customer).customer
     answered = run(customer, ButtonPress(key=KEY, data="1:great")).customer
+    assert answered.question_id == 2
     decision = run(answered, ButtonPress(key=KEY, data="1:bad"))
     assert templates(decision) == ["stale_button"]
     assert decision.customer == answered
@@ -102,7 +111,7 @@ def test_old_button_gets_a_notice_and_changes_nothing() -> None:
 
 def test_unknown_or_malformed_button_data_is_stale() -> None:
     customer = asked(started().customer).customer
-    for data in ("1:explode", "nonsense", "9:great", ":"):
+    for data in ("1:explode", "nonsense", "9:great", ":", "1:7"):
         decision = run(customer, ButtonPress(key=KEY, data=data))
         assert templates(decision) == ["stale_button"], data
         assert decision.customer.dialogue is DialogueState.AWAITING_CHECKIN

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
+from bot.api import record_purchase, staff_act
 from bot.clock import ManualClock
+from bot.engine import Outcome
 from bot.flows.model import CustomerKey
 from bot.flows.stages import Stage
 from tests.fakes.telegram_api import BAD_REQUEST, BLOCKED, SERVER_ERROR, TOO_MANY, FakeBotApi
@@ -31,6 +34,17 @@ def question_message(api: FakeBotApi, chat: int) -> dict[str, object]:
     return asked[-1]
 
 
+def buttons_of(message: dict[str, Any]) -> list[dict[str, str]]:
+    return [b for row in message["reply_markup"]["inline_keyboard"] for b in row]
+
+
+async def press(api: FakeBotApi, chat: int, label: str) -> None:
+    """Press the button labelled `label` on the latest question sent to `chat`."""
+    question = question_message(api, chat)
+    (button,) = [b for b in buttons_of(question) if b["text"] == label]
+    api.press(chat, int(question["message_id"]), button["callback_data"])
+
+
 async def test_whole_journey_from_a_campaign_link(api: FakeBotApi, tmp_path: Path) -> None:
     clock = ManualClock()
     async with running_bot(api, tmp_path / "t.db", clock) as rt:
@@ -39,38 +53,72 @@ async def test_whole_journey_from_a_campaign_link(api: FakeBotApi, tmp_path: Pat
         assert "Welcome" in api.texts_to(ADA)[0]
         assert api.sent_to(ADA)[0]["parse_mode"] == "HTML"
 
-        clock.advance(timedelta(days=2))
+        # the business system records a purchase; three days later, the check-in
+        assert await record_purchase(rt.engine, rt.storage, key(ADA), "A-1", 30.0) is Outcome.DONE
+        clock.advance(timedelta(days=3))
         await api.wait_for(lambda: len(api.texts_to(ADA)) == 2)
-        question = question_message(api, ADA)
-        keyboard = question["reply_markup"]["inline_keyboard"]  # type: ignore[index]
-        assert [b["text"] for b in keyboard[0]] == ["Great 😀", "Okay 🙂", "Not great 😕"]
+        assert "your order" in api.texts_to(ADA)[1]
+        checkin = question_message(api, ADA)
+        checkin_buttons = buttons_of(checkin)
+        labels = [b["text"] for b in checkin_buttons]
+        assert labels == ["Great 😀", "Okay 🙂", "Not great 😕"]
 
-        api.press(ADA, int(question["message_id"]), keyboard[0][0]["callback_data"])  # type: ignore[arg-type]
-        await api.wait_for(lambda: len(api.texts_to(ADA)) == 3)
+        await press(api, ADA, "Great 😀")
+        await api.wait_for(lambda: len(api.texts_to(ADA)) == 4)
         await api.wait_for(lambda: api.count("editMessageReplyMarkup") == 1)
         assert api.count("answerCallbackQuery") == 1
-        assert "wonderful" in api.texts_to(ADA)[2]
-        assert "reply_markup" not in api.messages[int(question["message_id"])]  # type: ignore[arg-type]
+        assert "reply_markup" not in api.messages[int(checkin["message_id"])]
+        assert "recommend" in api.texts_to(ADA)[3]
+        rating = question_message(api, ADA)
+        assert [b["text"] for b in buttons_of(rating)] == [str(n) for n in range(11)]
 
-        # the same old button again: answered, a short notice, no action
-        api.press(ADA, int(question["message_id"]), keyboard[0][2]["callback_data"])  # type: ignore[arg-type]
-        await api.wait_for(lambda: len(api.texts_to(ADA)) == 4)
-        assert "no longer active" in api.texts_to(ADA)[3]
-        assert api.count("answerCallbackQuery") == 2
-
-        api.sticker(ADA)
+        # the same old check-in button again: answered, a short notice, no action
+        api.press(ADA, int(checkin["message_id"]), checkin_buttons[2]["callback_data"])
         await api.wait_for(lambda: len(api.texts_to(ADA)) == 5)
-        assert "only read text" in api.texts_to(ADA)[4]
+        assert "no longer active" in api.texts_to(ADA)[4]
+
+        api.sticker(ADA)  # a sticker where a rating was expected: asked again
+        await api.wait_for(lambda: len(api.texts_to(ADA)) == 6)
+        assert "number from 0 to 10" in api.texts_to(ADA)[5]
+
+        await press(api, ADA, "3")
+        await api.wait_for(lambda: len(api.texts_to(ADA)) == 7)
+        assert "What went wrong" in api.texts_to(ADA)[6]
+        api.text(ADA, "it arrived broken <b>twice</b>")
+        await api.wait_for(lambda: len(api.texts_to(ADA)) == 8)
+        assert "real person" in api.texts_to(ADA)[7]
+
+        # while the case is open the bot stays quiet and relays to staff
+        api.text(ADA, "hello?")
+        await asyncio.sleep(0.3)
+        assert len(api.texts_to(ADA)) == 8
+        case_id = "telegram:501#1"
+        view = await rt.storage.case_view(case_id)
+        assert view is not None and view["trigger"] == "it arrived broken <b>twice</b>"
+        assert [line["text"] for line in view["recent"]][-1] == "hello?"  # type: ignore[index]
+
+        await staff_act(rt.engine, rt.storage, case_id, "reply", "Sam <3", "So sorry & on it!")
+        await api.wait_for(lambda: len(api.texts_to(ADA)) == 9)
+        assert api.texts_to(ADA)[8] == "So sorry &amp; on it!\n\n— Sam &lt;3, customer care"
+
+        await staff_act(rt.engine, rt.storage, case_id, "resolve", "Sam")
+        clock.advance(timedelta(days=1))
+        await api.wait_for(lambda: len(api.texts_to(ADA)) == 10)
+        assert "did we sort it out" in api.texts_to(ADA)[9]
+        await press(api, ADA, "Yes, all sorted")
+        await api.wait_for(lambda: len(api.texts_to(ADA)) == 11)
+        assert "glad" in api.texts_to(ADA)[10]
 
         api.edited(ADA, "edited text is ignored")
         api.text(ADA, "/status")
-        await api.wait_for(lambda: len(api.texts_to(ADA)) == 6)
-        assert "Stage: engaged" in api.texts_to(ADA)[5]
+        await api.wait_for(lambda: len(api.texts_to(ADA)) == 12)
+        assert "Stage: customer" in api.texts_to(ADA)[11]
 
         customer = await rt.storage.customer(key(ADA))
         assert customer is not None
-        assert (customer.stage, customer.source) == (Stage.ENGAGED, "some_campaign")
+        assert (customer.stage, customer.source) == (Stage.CUSTOMER, "some_campaign")
         assert (customer.first_name, customer.language) == ("Ada", "en")
+        assert customer.case_id is None
 
 
 async def test_customer_values_are_escaped_for_telegram_html(

@@ -120,7 +120,11 @@ async def test_migrations_are_recorded_and_reopening_is_idempotent(db_path: Path
     second = await SQLiteStorage.open(db_path)
     try:
         rows = await second.fetch_all("SELECT version, name FROM migrations")
-        assert rows == [(1, "initial schema"), (2, "durable inbox")]
+        assert rows == [
+            (1, "initial schema"),
+            (2, "durable inbox"),
+            (3, "cases, scores and purchases"),
+        ]
         mode = await second.fetch_all("PRAGMA journal_mode")
         assert mode == [("wal",)]
     finally:

@@ -1,0 +1,46 @@
+"""The Python API for the shop's own systems and for staff tools: purchases and staff actions.
+
+Both go through the engine like any other event, so they are atomic, idempotent where they
+should be (the same order id twice changes nothing) and delivered by the running bot.
+"""
+
+from __future__ import annotations
+
+from bot.engine import Engine, Outcome
+from bot.errors import InvalidInput
+from bot.flows.model import CustomerKey, PurchaseRecorded, StaffAction, StaffVerb
+from bot.storage.base import Storage
+
+__all__ = ["record_purchase", "staff_act"]
+
+
+async def record_purchase(
+    engine: Engine,
+    storage: Storage,
+    customer: CustomerKey,
+    order_id: str,
+    amount: float | None = None,
+) -> Outcome:
+    """Record a purchase; `Outcome.DUPLICATE` when the order id was recorded before."""
+    order_id = order_id.strip()
+    if not order_id or len(order_id) > 128:
+        raise InvalidInput("an order id is 1 to 128 characters")
+    if amount is not None and amount < 0:
+        raise InvalidInput("the amount cannot be negative")
+    if await storage.customer(customer) is None:
+        raise InvalidInput(f"no customer {customer.id!r}: they must start the bot first")
+    event = PurchaseRecorded(
+        key=customer, order_id=order_id, amount=amount, inbound_id=f"order:{order_id}"
+    )
+    return await engine.handle(event)
+
+
+async def staff_act(
+    engine: Engine, storage: Storage, case_id: str, verb: StaffVerb, staff_name: str, text: str = ""
+) -> Outcome:
+    """A staff member acts on a case (claim, reply, note, resolve, handback)."""
+    key = await storage.case_customer(case_id)
+    if key is None:
+        raise InvalidInput(f"no case {case_id!r}")
+    action = StaffAction(key=key, case_id=case_id, action=verb, staff_name=staff_name, text=text)
+    return await engine.handle(action)

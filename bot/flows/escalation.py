@@ -1,0 +1,243 @@
+"""Escalation cases: an unhappy customer is handed to a person, and followed up after the fix.
+
+While a case is open, automated proactive messages pause and whatever the customer writes goes
+to the staff desk instead of being answered by the bot. Staff claim, reply (signed with their
+name), add internal notes and resolve; a resolved case brings a recovery question a day later
+("did we sort it out?"): yes leads to a fresh rating question after the throttle, no reopens it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.flows.common import buttons_row, reply
+from bot.flows.dialogue import DIALOGUE, DialogueState, DialogueTrigger
+from bot.flows.model import (
+    CaseChanged,
+    CaseOpened,
+    ClearButtons,
+    Customer,
+    Decision,
+    JobKind,
+    Line,
+    LogEntry,
+    OutMessage,
+    ScheduleJob,
+    StaffAction,
+)
+from bot.flows.policy import FlowPolicy
+
+__all__ = [
+    "ask_recovery",
+    "open_case",
+    "recovery_answer",
+    "relay",
+    "staff_action",
+    "staff_message",
+]
+
+RECOVERY_ANSWERS = ("yes", "no")
+
+
+def staff_message(template: str, case_id: str, **context: str | None) -> OutMessage:
+    """A note for the staff desk about a case; the desk adds the case's details."""
+    return OutMessage(template, {"case_id": case_id, **context}, audience="staff")
+
+
+def open_case(customer: Customer, reason: str, trigger: str | None, policy: FlowPolicy) -> Decision:
+    """Hand the customer to a person: open a case, tell staff, tell the customer."""
+    if customer.case_id is not None:
+        return relay(customer, trigger or reason, policy)
+    number = customer.cases_opened + 1
+    case_id = f"{customer.id}#{number}"
+    pending = customer.dialogue in {
+        DialogueState.AWAITING_CHECKIN,
+        DialogueState.AWAITING_RATING,
+        DialogueState.AWAITING_RECOVERY,
+    }
+    customer = customer.evolve(
+        case_id=case_id,
+        case_claimed_by=None,
+        cases_opened=number,
+        pending_score=None,
+        dialogue=DIALOGUE.next(customer.dialogue, DialogueTrigger.ESCALATE),
+    )
+    clipped = None if trigger is None else trigger[: policy.max_text_length]
+    return Decision(
+        customer=customer,
+        messages=(
+            *((ClearButtons(customer.question_id),) if pending else ()),
+            reply(customer, "escalated"),
+            staff_message("staff_case_opened", case_id, reason=reason),
+        ),
+        records=(CaseOpened(case_id, reason, clipped),),
+        log=(LogEntry("case_opened", customer.stage, customer.stage, f"{case_id}: {reason}"),),
+    )
+
+
+def relay(customer: Customer, text: str, policy: FlowPolicy) -> Decision:
+    """While a case is open, the customer's message goes to staff, not to the bot."""
+    assert customer.case_id is not None
+    clipped = text[: policy.max_text_length]
+    return Decision(
+        customer=customer,
+        messages=(staff_message("staff_customer_message", customer.case_id, text=clipped),),
+        records=(Line("customer", clipped, customer.first_name, customer.case_id),),
+    )
+
+
+def staff_action(
+    customer: Customer, action: StaffAction, now: datetime, policy: FlowPolicy
+) -> Decision:
+    if customer.case_id != action.case_id:
+        return Decision(
+            customer=customer,
+            messages=(
+                staff_message(
+                    "staff_error", action.case_id, problem="not_open", action=action.action
+                ),
+            ),
+        )
+    case_id = action.case_id
+    name = action.staff_name
+    match action.action:
+        case "claim":
+            return _claim(customer, case_id, name)
+        case "reply":
+            return _staff_reply(customer, case_id, name, action.text, policy)
+        case "note":
+            text = action.text[: policy.max_text_length]
+            return Decision(
+                customer=customer,
+                messages=(staff_message("staff_note_saved", case_id, staff_name=name),),
+                records=(Line("note", text, name, case_id),),
+            )
+        case "resolve" | "handback":
+            return _close(customer, case_id, name, now, policy, recover=action.action == "resolve")
+    raise AssertionError(action.action)  # pragma: no cover
+
+
+def _claim(customer: Customer, case_id: str, name: str) -> Decision:
+    return Decision(
+        customer=customer.evolve(case_claimed_by=name),
+        messages=(staff_message("staff_case_updated", case_id, change="claimed", staff_name=name),),
+        records=(CaseChanged(case_id, "claimed", name),),
+        log=(LogEntry("case_claimed", customer.stage, customer.stage, f"{case_id} by {name}"),),
+    )
+
+
+def _staff_reply(
+    customer: Customer, case_id: str, name: str, text: str, policy: FlowPolicy
+) -> Decision:
+    text = text.strip()[: policy.max_text_length]
+    if not text:
+        return Decision(
+            customer=customer,
+            messages=(
+                staff_message("staff_error", case_id, problem="empty_reply", action="reply"),
+            ),
+        )
+    claimed = Decision(customer=customer)
+    if customer.case_claimed_by is None:
+        claimed = _claim(customer, case_id, name)  # answering a case is taking it
+    return claimed.then(
+        Decision(
+            customer=claimed.customer,
+            messages=(reply(claimed.customer, "staff_reply", staff_name=name, text=text),),
+            records=(Line("staff", text, name, case_id),),
+        )
+    )
+
+
+def _close(
+    customer: Customer,
+    case_id: str,
+    name: str,
+    now: datetime,
+    policy: FlowPolicy,
+    *,
+    recover: bool,
+) -> Decision:
+    customer = customer.evolve(
+        case_id=None,
+        case_claimed_by=None,
+        dialogue=DIALOGUE.next(customer.dialogue, DialogueTrigger.RESOLVE),
+    )
+    event = "case_resolved" if recover else "case_handed_back"
+    return Decision(
+        customer=customer,
+        messages=(
+            staff_message("staff_case_updated", case_id, change="resolved", staff_name=name),
+        ),
+        schedule=(
+            (ScheduleJob(JobKind.RECOVERY, now + policy.recovery_delay, {"case_id": case_id}),)
+            if recover
+            else ()
+        ),
+        records=(CaseChanged(case_id, "resolved", name),),
+        log=(LogEntry(event, customer.stage, customer.stage, f"{case_id} by {name}"),),
+    )
+
+
+def ask_recovery(customer: Customer, case_id: str) -> Decision:
+    """A day after the fix: did we sort it out?"""
+    if not customer.proactive_allowed or customer.case_id is not None:
+        return Decision(
+            customer=customer,
+            log=(LogEntry("recovery_skipped", customer.stage, customer.stage, case_id),),
+        )
+    pending = customer.dialogue != DialogueState.IDLE
+    question = customer.question_id + 1
+    customer = customer.evolve(
+        question_id=question,
+        dialogue=DIALOGUE.next(customer.dialogue, DialogueTrigger.ASK_RECOVERY),
+    )
+    message = reply(customer, "recovery_question")
+    buttons = buttons_row(question, ("button_yes", "yes"), ("button_no", "no"))
+    return Decision(
+        customer=customer,
+        messages=(
+            *((ClearButtons(question - 1),) if pending else ()),
+            OutMessage(message.template, message.context, buttons=(buttons,), question_id=question),
+        ),
+        log=(LogEntry("recovery_asked", customer.stage, customer.stage, case_id),),
+    )
+
+
+def recovery_answer(
+    customer: Customer, sorted_out: bool, now: datetime, policy: FlowPolicy, comment: str | None
+) -> Decision:
+    question = customer.question_id
+    last_case = f"{customer.id}#{customer.cases_opened}"
+    if sorted_out:
+        customer = customer.evolve(
+            dialogue=DIALOGUE.next(customer.dialogue, DialogueTrigger.ANSWER)
+        )
+        survey_at = now
+        if customer.last_survey_at is not None:
+            survey_at = max(now, customer.last_survey_at + policy.survey_throttle)
+        return Decision(
+            customer=customer,
+            messages=(ClearButtons(question), reply(customer, "recovery_thanks")),
+            schedule=(ScheduleJob(JobKind.SURVEY, survey_at),),
+            log=(LogEntry("recovery_confirmed", customer.stage, customer.stage, last_case),),
+        )
+    customer = customer.evolve(
+        case_id=last_case,
+        case_claimed_by=None,
+        dialogue=DIALOGUE.next(customer.dialogue, DialogueTrigger.ESCALATE),
+    )
+    text = (comment or "")[: policy.max_text_length]
+    return Decision(
+        customer=customer,
+        messages=(
+            ClearButtons(question),
+            reply(customer, "case_reopened"),
+            staff_message("staff_case_reopened", last_case, text=text or None),
+        ),
+        records=(
+            CaseChanged(last_case, "open"),
+            *((Line("customer", text, customer.first_name, last_case),) if text else ()),
+        ),
+        log=(LogEntry("case_reopened", customer.stage, customer.stage, last_case),),
+    )

@@ -1,0 +1,89 @@
+"""The command line as an operator uses it: real processes on a real database file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def escalator(db: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SLACK_"))}
+    env["DATABASE_URL"] = f"sqlite:///{db}"
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
+
+
+def test_the_escalation_loop_in_the_playground(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    script = "\n".join(
+        [
+            "/start",
+            "/purchase ORDER-1",
+            "/wait 3d",
+            "Great 😀",
+            "3",
+            "it arrived broken",
+            "!reply So sorry, a replacement is on its way.",
+            "/wait 30d",
+            "!resolve",
+            "/wait 1d",
+            "/as 2",
+            "/start",
+            "/purchase ORDER-2",
+            "/wait 3d",
+            "1",
+            "10",
+        ]
+    )
+    out = escalator(db, "console", stdin=script).stdout
+    staff_card = out.index("[staff] :rotating_light: *New escalation* console:1#1")
+    assert "*They wrote:* it arrived broken" in out[staff_card:]
+    assert "So sorry, a replacement is on its way.\n     \n     — Sam, customer care" in out
+    after_wait = out.index("30d later")
+    before_resolve = out.index("!resolve")
+    assert "bot:" not in out[after_wait:before_resolve]  # no automated message while open
+    assert "did we sort it out for you?" in out[before_resolve:]
+    assert "What do you love most about us?" in out
+
+
+def test_purchase_command_is_idempotent_and_customer_show_tells_all(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    escalator(db, "console", stdin="/start\nhello\n")
+    first = escalator(db, "purchase", "console:1", "--order-id", "A-7", "--amount", "12.5")
+    assert first.returncode == 0, first.stderr
+    assert "recorded order A-7 for console:1: stage customer" in first.stdout
+    again = escalator(db, "purchase", "console:1", "--order-id", "A-7")
+    assert again.returncode == 0 and "already recorded: nothing changed" in again.stdout
+    nobody = escalator(db, "purchase", "console:9", "--order-id", "A-8")
+    assert nobody.returncode == 2 and "no customer 'console:9'" in nobody.stderr
+    assert "Traceback" not in nobody.stderr
+    show = escalator(db, "customer", "show", "console:1")
+    assert show.returncode == 0
+    assert "stage     customer (level 5)" in show.stdout
+    assert "first_answer captured -> engaged" in show.stdout
+    assert "purchase engaged -> customer (A-7)" in show.stdout
+    missing = escalator(db, "customer", "show", "telegram:404")
+    assert missing.returncode == 1 and "no customer 'telegram:404'" in missing.stderr
+
+
+def test_nps_command(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    escalator(db, "console", stdin="/start\n/wait 2d\n1\n10\n/as 2\n/start\n/wait 2d\n1\n0\n")
+    out = escalator(db, "nps").stdout
+    assert "NPS +0.0" in out and "promoters 1, passives 0, detractors 1" in out
+    empty = escalator(db, "nps", "--until", "2000-01-01").stdout
+    assert "no responses" in empty
+    bad = escalator(db, "nps", "--since", "yesterday")
+    assert bad.returncode == 2 and "not a date" in bad.stderr
