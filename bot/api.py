@@ -36,11 +36,31 @@ async def record_purchase(
 
 
 async def staff_act(
-    engine: Engine, storage: Storage, case_id: str, verb: StaffVerb, staff_name: str, text: str = ""
+    engine: Engine,
+    storage: Storage,
+    case_id: str,
+    verb: StaffVerb,
+    staff_name: str,
+    text: str = "",
+    *,
+    ref: str | None = None,
+    inbound_id: str | None = None,
 ) -> Outcome:
-    """A staff member acts on a case (claim, reply, note, resolve, handback)."""
+    """A staff member acts on a case (claim, reply, note, resolve, handback).
+
+    `ref` is the staff desk's id of the staff message (a note is confirmed by reacting to it);
+    `inbound_id` makes a redelivered staff event (a Slack retry) a no-op.
+    """
     key = await storage.case_customer(case_id)
     if key is None:
         raise InvalidInput(f"no case {case_id!r}")
-    action = StaffAction(key=key, case_id=case_id, action=verb, staff_name=staff_name, text=text)
+    action = StaffAction(
+        key=key,
+        case_id=case_id,
+        action=verb,
+        staff_name=staff_name,
+        text=text,
+        ref=ref,
+        inbound_id=inbound_id,
+    )
     return await engine.handle(action)

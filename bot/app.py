@@ -7,16 +7,17 @@ there is one place where the pieces are joined and one order in which they are s
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from bot.clock import Clock
 from bot.config import Settings
 from bot.engine import Engine
 from bot.flows import FlowPolicy
-from bot.flows.model import Blocked, CustomerKey
+from bot.flows.model import CustomerKey, DeliveryFailed
 from bot.outbox import Channel, Outbox
 from bot.scheduler import Scheduler
 from bot.storage.sqlite import SQLiteStorage
@@ -35,6 +36,7 @@ def policy_from(settings: Settings) -> FlowPolicy:
         survey_scale=settings.survey_scale,
         survey_throttle=settings.survey_throttle,
         recovery_delay=settings.recovery_delay,
+        escalation_sla=settings.escalation_sla,
         escalation_triggers=tuple(
             word.strip() for word in settings.escalation_triggers.split(",") if word.strip()
         ),
@@ -65,20 +67,26 @@ async def open_runtime(
     settings: Settings,
     clock: Clock,
     customer_channels: Mapping[str, Channel],
-    staff_channel: Channel,
+    staff_channel: Channel | Callable[[SQLiteStorage, Renderer], Channel],
     *,
     database: Path | None = None,
 ) -> AsyncIterator[Runtime]:
+    """Open everything; `staff_channel` may be a factory of the storage and renderer."""
     storage = await SQLiteStorage.open(database or settings.database_path)
     try:
         renderer = Renderer(settings.templates_dir, settings.default_locale)
+        staff: Channel
+        if hasattr(staff_channel, "send"):
+            staff = cast(Channel, staff_channel)
+        else:
+            staff = staff_channel(storage, renderer)
         wake: list[Outbox] = []
         engine = Engine(storage, policy_from(settings), clock, on_commit=lambda: wake[0].wake())
 
-        async def unreachable(key: CustomerKey) -> None:
-            await engine.handle(Blocked(key=key))
+        async def failed(key: CustomerKey, reason: str, unreachable: bool) -> None:
+            await engine.handle(DeliveryFailed(key=key, reason=reason, unreachable=unreachable))
 
-        outbox = Outbox(storage, renderer, clock, customer_channels, staff_channel, unreachable)
+        outbox = Outbox(storage, renderer, clock, customer_channels, staff, failed)
         wake.append(outbox)
         scheduler = Scheduler(storage, engine, clock)
         yield Runtime(settings, clock, storage, renderer, engine, outbox, scheduler)

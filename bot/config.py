@@ -93,6 +93,23 @@ class Settings(BaseSettings):
     host: str = Field(default="0.0.0.0", validation_alias="HOST")  # noqa: S104 - a server's bind
     port: int = Field(default=8080, ge=1, le=65535, validation_alias="PORT")
     slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
+    slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias="SLACK_SIGNING_SECRET"
+    )
+    slack_api_base_url: str = Field(
+        default="https://slack.com/api/", validation_alias="SLACK_API_BASE_URL"
+    )
+    slack_escalation_channel: str | None = Field(
+        default=None, validation_alias="SLACK_ESCALATION_CHANNEL"
+    )
+    slack_staff_users: str = Field(default="", validation_alias="SLACK_STAFF_USERS")
+    slack_staff_group: str | None = Field(default=None, validation_alias="SLACK_STAFF_GROUP")
+    slack_admin_users: str = Field(default="", validation_alias="SLACK_ADMIN_USERS")
+    slack_oncall: str | None = Field(default=None, validation_alias="SLACK_ONCALL")
+    escalation_sla: timedelta = Field(
+        default=timedelta(minutes=30), validation_alias="ESCALATION_SLA"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -118,6 +135,7 @@ class Settings(BaseSettings):
         "periodic_checkin",
         "survey_throttle",
         "recovery_delay",
+        "escalation_sla",
         mode="before",
     )
     @classmethod
@@ -158,6 +176,40 @@ class Settings(BaseSettings):
                 raise ValueError(f"TELEGRAM_MODE=webhook needs {' and '.join(missing)}")
         return self
 
+    @field_validator("slack_oncall")
+    @classmethod
+    def _slack_id(cls, value: str | None) -> str | None:
+        if value and not re.match(r"^[UWS][A-Z0-9]{2,20}$", value.strip()):
+            raise ValueError("must be a Slack user id (U…) or user group id (S…)")
+        return value.strip() if value else None
+
+    @model_validator(mode="after")
+    def _slack_is_complete(self) -> Settings:
+        if self.slack_bot_token is None:
+            return self
+        missing = []
+        if not self.slack_escalation_channel:
+            missing.append("SLACK_ESCALATION_CHANNEL")
+        if self.slack_app_token is None and self.slack_signing_secret is None:
+            missing.append("SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)")
+        if not (self.staff_user_ids or self.slack_staff_group):
+            missing.append("SLACK_STAFF_USERS or SLACK_STAFF_GROUP")
+        if missing:
+            raise ValueError(f"SLACK_BOT_TOKEN is set, so Slack also needs {', '.join(missing)}")
+        return self
+
+    @property
+    def slack_enabled(self) -> bool:
+        return self.slack_bot_token is not None
+
+    @property
+    def staff_user_ids(self) -> frozenset[str]:
+        return _ids(self.slack_staff_users) | self.admin_user_ids
+
+    @property
+    def admin_user_ids(self) -> frozenset[str]:
+        return _ids(self.slack_admin_users)
+
     @property
     def telegram_base_url(self) -> str:
         """PTB's base URL (the token is appended): a server root gets `/bot` added."""
@@ -193,6 +245,10 @@ class Settings(BaseSettings):
 
 
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+def _ids(text: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in text.split(",") if part.strip())
 
 
 def _bot_url(url: str, suffix: str) -> str:

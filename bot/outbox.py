@@ -67,7 +67,7 @@ class Outbox:
         clock: Clock,
         customer_channels: Mapping[str, Channel],
         staff_channel: Channel,
-        on_unreachable: Callable[[CustomerKey], Awaitable[object]] | None = None,
+        on_failure: Callable[[CustomerKey, str, bool], Awaitable[object]] | None = None,
         *,
         batch: int = 500,
         concurrency: int = 64,
@@ -77,7 +77,7 @@ class Outbox:
         self._clock = clock
         self._customer_channels = customer_channels
         self._staff_channel = staff_channel
-        self._on_unreachable = on_unreachable
+        self._on_failure = on_failure
         self._batch = batch
         self._semaphore = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
@@ -159,7 +159,7 @@ class Outbox:
             case = None
             if row.audience == "staff" and isinstance(row.context.get("case_id"), str):
                 case = await self._storage.case_view(str(row.context["case_id"]))
-            rendered = self._render(row, channel.format, case)
+            rendered = self._render(row, channel, case)
             platform_id = await channel.send(row, rendered)
             return DeliveryResult(
                 row.id, "sent", self._clock.now(), platform_message_id=platform_id
@@ -170,18 +170,32 @@ class Outbox:
             return DeliveryResult(row.id, "retry", now, str(exc), retry_at=now + delay)
         except RecipientUnreachable as exc:
             log.info("customer %s is unreachable: %s", row.key.id, exc)
-            if self._on_unreachable is not None and row.audience == "customer":
-                await self._on_unreachable(row.key)
+            await self._report(row, str(exc), unreachable=True)
             return DeliveryResult(row.id, "failed", now, f"unreachable: {exc}")
         except PermanentDeliveryError as exc:
             log.error("outbox row %s refused by the platform: %s", row.id, exc)
+            await self._report(row, str(exc), unreachable=False)
             return DeliveryResult(row.id, "failed", now, str(exc))
         except (TemplateMissing, TemplateError) as exc:
             log.error("outbox row %s could not be rendered: %s", row.id, exc)
+            await self._report(row, f"message {row.template!r} could not be rendered", False)
             return DeliveryResult(row.id, "failed", now, f"template: {exc}")
 
-    def _render(self, row: OutboxRow, fmt: Format, case: Mapping[str, Json] | None) -> Rendered:
-        context = {**row.context, "case": case} if row.audience == "staff" else row.context
+    async def _report(self, row: OutboxRow, reason: str, unreachable: bool) -> None:
+        """Tell the engine a customer's message failed for good (staff on their case are told)."""
+        if self._on_failure is not None and row.audience == "customer":
+            try:
+                await self._on_failure(row.key, reason, unreachable)
+            except Exception:
+                log.exception("could not record the failed delivery of row %s", row.id)
+
+    def _render(
+        self, row: OutboxRow, channel: Channel, case: Mapping[str, Json] | None
+    ) -> Rendered:
+        fmt = channel.format
+        context: Mapping[str, object] = row.context
+        if row.audience == "staff":
+            context = {**getattr(channel, "extra_context", {}), **row.context, "case": case}
         locale = None if row.audience == "staff" else row.language
         text = self._renderer.render(row.template, context, locale=locale, fmt=fmt)
         buttons = tuple(

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.storage.codec import epoch
+from bot.flows.model import Json
+from bot.flows.stages import Stage
+from bot.storage.codec import epoch, moment
 from bot.storage.sqlite import SQLiteStorage
 
-__all__ = ["ScoreSummary", "score_summary"]
+__all__ = ["ScoreSummary", "desk_summary", "score_summary"]
 
 
 @dataclass(frozen=True)
@@ -47,3 +49,41 @@ async def score_summary(
     )
     total, promoters, passives = (int(v) for v in rows[0])
     return ScoreSummary(scale, total, promoters, passives, total - promoters - passives)
+
+
+async def desk_summary(
+    storage: SQLiteStorage, scale: str, day_start: datetime, now: datetime
+) -> dict[str, Json]:
+    """What staff see at a glance: open cases, today's score and the funnel by stage."""
+    cases = await storage.fetch_all(
+        "SELECT c.id, c.status, c.reason, c.opened_at, c.claimed_by, u.first_name, t.channel, t.ts "
+        "FROM cases c LEFT JOIN customers u ON u.id = c.customer_id "
+        "LEFT JOIN staff_threads t ON t.case_id = c.id "
+        "WHERE c.status != 'resolved' ORDER BY c.opened_at LIMIT 20"
+    )
+    funnel = dict(await storage.fetch_all("SELECT stage, count(*) FROM customers GROUP BY stage"))
+    today = await score_summary(storage, scale, day_start, now)
+    recognitions = await storage.recent_recognitions(5)
+    return {
+        "open_cases": [
+            {
+                "id": row[0],
+                "status": row[1],
+                "reason": row[2],
+                "opened_at": moment(row[3]).strftime("%Y-%m-%d %H:%M UTC"),
+                "waiting_minutes": round((epoch(now) - row[3]) / 60),
+                "claimed_by": row[4],
+                "customer_name": row[5] or "",
+                "channel": row[6],
+                "ts": row[7],
+            }
+            for row in cases
+        ],
+        "funnel": [
+            {"stage": stage.value, "count": int(funnel.get(stage.value, 0))} for stage in Stage
+        ],
+        "scale": scale,
+        "score_today": None if today.score is None else round(today.score, 1),
+        "responses_today": today.responses,
+        "recognitions": recognitions,
+    }

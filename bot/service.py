@@ -1,4 +1,5 @@
-"""The long-running bot: Telegram (polling or webhook), engine, outbox and scheduler on one loop.
+"""The long-running bot: Telegram (polling or webhook), the Slack staff desk (Socket Mode or
+HTTP), engine, outbox and scheduler, all on one asyncio loop.
 
 Start-up order: storage, Telegram `getMe`, then the loops; polling deletes any webhook first
 (two pollers on one token conflict, and polling with a production token removes its webhook).
@@ -16,14 +17,19 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
 from telegram import Bot
 from telegram.error import Conflict, InvalidToken, NetworkError, TimedOut
 from telegram.ext import Application, ApplicationBuilder
 
+from bot.api import staff_act
 from bot.app import Runtime, open_runtime
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
-from bot.errors import ConfigError
+from bot.errors import ConfigError, InvalidInput
+from bot.flows.model import Json, StaffVerb
+from bot.handlers.slack import SlackBridge, SlackDesk, make_client, run_socket_mode
 from bot.handlers.staff_log import LogStaffChannel
 from bot.handlers.telegram import (
     ALLOWED_UPDATES,
@@ -33,7 +39,11 @@ from bot.handlers.telegram import (
     customer_of,
 )
 from bot.inbox import InboxConsumer
+from bot.outbox import Channel
 from bot.ratelimit import RateLimiter
+from bot.reports import desk_summary
+from bot.storage.sqlite import SQLiteStorage
+from bot.templates import Renderer
 from bot.web import WebServer, build_web_app
 
 __all__ = ["build_application", "run_service"]
@@ -69,24 +79,55 @@ async def run_service(
     application = build_application(settings)
     limiter = RateLimiter(settings.telegram_rate_overall, settings.telegram_rate_per_chat)
     channel = TelegramChannel(application.bot, limiter)
-    staff = LogStaffChannel()
-    log.warning("no Slack settings: staff notifications go to this log")
-    async with open_runtime(settings, clock or SystemClock(), {CHANNEL: channel}, staff) as rt:
+    slack = None
+    if settings.slack_bot_token is not None:
+        slack = make_client(
+            settings.slack_bot_token.get_secret_value(), settings.slack_api_base_url
+        )
+    else:
+        log.warning("no Slack settings (SLACK_BOT_TOKEN): staff notifications go to this log")
+
+    def staff_desk(storage: SQLiteStorage, renderer: Renderer) -> Channel:
+        if slack is None:
+            return LogStaffChannel()
+        assert settings.slack_escalation_channel is not None
+        return SlackDesk(
+            slack, storage, renderer, settings.slack_escalation_channel, settings.slack_oncall
+        )
+
+    async with open_runtime(settings, clock or SystemClock(), {CHANNEL: channel}, staff_desk) as rt:
         if not await _initialize(application, stop):
             return
         bridge = TelegramBridge(application, rt.engine.handle, rt.renderer)
         inbox = InboxConsumer(rt.storage, bridge.process_raw, customer_of)
+        desk = None if slack is None else _slack_bridge(settings, slack, rt)
         loops = [
             asyncio.create_task(rt.outbox.run(stop), name="outbox"),
             asyncio.create_task(rt.scheduler.run(stop, settings.scheduler_interval), name="jobs"),
             asyncio.create_task(inbox.run(stop), name="inbox"),
         ]
+        if desk is not None and settings.slack_app_token is not None:
+            token = settings.slack_app_token.get_secret_value()
+            loops.append(asyncio.create_task(run_socket_mode(desk.app, token, stop), name="slack"))
         server: WebServer | None = None
         poller: asyncio.Task[None] | None = None
         try:
+            slack_http = desk.app if desk is not None and settings.slack_app_token is None else None
             if settings.telegram_mode == "webhook":
-                server = await _start_webhook(settings, application.bot, rt, inbox)
+                server = await _start_webhook(settings, application.bot, rt, inbox, slack_http)
             else:
+                if slack_http is not None:
+                    server = WebServer(
+                        build_web_app(
+                            telegram_path=None,
+                            telegram_secret=None,
+                            accept_update=None,
+                            slack_app=slack_http,
+                        ),
+                        settings.host,
+                        settings.port,
+                    )
+                    await server.start()
                 await application.bot.delete_webhook(drop_pending_updates=False)
                 poller = asyncio.create_task(_poll(application.bot, rt, inbox, stop), name="poll")
             log.info("Escalator is running on Telegram (%s mode)", settings.telegram_mode)
@@ -126,8 +167,41 @@ async def _initialize(
     return False
 
 
+def _slack_bridge(settings: Settings, client: AsyncWebClient, rt: Runtime) -> SlackBridge:
+    assert settings.slack_escalation_channel is not None
+
+    async def act(
+        case_id: str, verb: StaffVerb, name: str, text: str, ref: str | None, inbound: str | None
+    ) -> None:
+        try:
+            await staff_act(
+                rt.engine, rt.storage, case_id, verb, name, text, ref=ref, inbound_id=inbound
+            )
+        except InvalidInput as exc:
+            log.warning("staff action %s on %s refused: %s", verb, case_id, exc)
+
+    async def summary() -> dict[str, Json]:
+        now = rt.clock.now()
+        day_start = now.astimezone(settings.tz).replace(hour=0, minute=0, second=0, microsecond=0)
+        return await desk_summary(rt.storage, settings.survey_scale, day_start, now)
+
+    secret = settings.slack_signing_secret
+    return SlackBridge(
+        client,
+        signing_secret=None if secret is None else secret.get_secret_value(),
+        channel=settings.slack_escalation_channel,
+        staff_users=settings.staff_user_ids,
+        staff_group=settings.slack_staff_group,
+        admin_users=settings.admin_user_ids,
+        act=act,
+        storage=rt.storage,
+        renderer=rt.renderer,
+        summary=summary,
+    )
+
+
 async def _start_webhook(
-    settings: Settings, bot: Bot, rt: Runtime, inbox: InboxConsumer
+    settings: Settings, bot: Bot, rt: Runtime, inbox: InboxConsumer, slack_app: AsyncApp | None
 ) -> WebServer:
     assert settings.telegram_webhook_secret is not None and settings.telegram_webhook_url
     secret = settings.telegram_webhook_secret.get_secret_value()
@@ -140,6 +214,7 @@ async def _start_webhook(
         telegram_path=settings.telegram_webhook_path,
         telegram_secret=secret,
         accept_update=accept,
+        slack_app=slack_app,
     )
     server = WebServer(app, settings.host, settings.port)
     await server.start()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
 
 from bot.errors import EscalatorError
 
@@ -38,9 +39,11 @@ class TemplateMissing(EscalatorError):
 
 
 def escape_mrkdwn(value: object) -> object:
-    """Slack treats only `&`, `<` and `>` as control characters."""
+    """Slack treats only `&`, `<` and `>` as control characters; `Markup` is trusted as is."""
     if value is None:
         return ""
+    if isinstance(value, Markup):
+        return str(value)
     if isinstance(value, str):
         return html.escape(value, quote=False)
     return value

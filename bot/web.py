@@ -1,4 +1,4 @@
-"""The web server (aiohttp): the Telegram webhook route and `/healthz`.
+"""The web server (aiohttp): the Telegram webhook, Slack's `/slack/events` and `/healthz`.
 
 The webhook answers at once: it checks the secret token in constant time (403 when it is wrong
 or missing, and nothing is processed), rejects a body that is not a JSON update (400), stores
@@ -13,6 +13,8 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
 
 __all__ = ["SECRET_HEADER", "WebServer", "build_web_app"]
 
@@ -27,6 +29,7 @@ def build_web_app(
     telegram_path: str | None,
     telegram_secret: str | None,
     accept_update: Callable[[int, str], Awaitable[None]] | None,
+    slack_app: AsyncApp | None = None,
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
 
@@ -52,7 +55,15 @@ def build_web_app(
         await accept_update(update_id, body)
         return web.json_response({"ok": True})
 
+    async def slack_events(request: web.Request) -> web.Response:
+        # Bolt verifies the signature and timestamp (401 otherwise) and acks within 3 s.
+        assert slack_app is not None
+        response = await slack_app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
     app.router.add_get("/healthz", health)
+    if slack_app is not None:
+        app.router.add_post("/slack/events", slack_events)
     if telegram_path is not None and accept_update is not None:
         app.router.add_post(telegram_path, telegram_webhook)
     return app

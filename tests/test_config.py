@@ -71,3 +71,21 @@ def test_durations_parse_and_format() -> None:
     for bad in ("", "2x", "d", "5 days", "99999d"):
         with pytest.raises(InvalidInput):
             parse_duration(bad)
+
+
+def test_slack_settings_are_checked_together() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(SLACK_BOT_TOKEN="xoxb-1")
+    message = str(caught.value)
+    assert "SLACK_ESCALATION_CHANNEL" in message and "SLACK_SIGNING_SECRET" in message
+    assert "SLACK_STAFF_USERS" in message
+    with pytest.raises(ConfigError, match="SLACK_ONCALL"):
+        load_settings(SLACK_ONCALL="@here")
+    ok = load_settings(
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_APP_TOKEN="xapp-1",
+        SLACK_ESCALATION_CHANNEL="C1",
+        SLACK_STAFF_USERS="U1, U2",
+        SLACK_ADMIN_USERS="U9",
+    )
+    assert ok.staff_user_ids == frozenset({"U1", "U2", "U9"})

@@ -107,7 +107,7 @@ def answer(
     trigger = policy.trigger_in(comment) if comment else None
     if value == "bad" or trigger is not None:
         reason = "negative check-in" if value == "bad" else f"trigger word “{trigger}”"
-        return logged.then(open_case(customer, reason, comment, policy))
+        return logged.then(open_case(customer, reason, comment, now, policy))
     thanks = Decision(
         customer=customer, messages=(reply(customer, "checkin_thanks", answer=value),)
     )

@@ -29,9 +29,11 @@ from bot.flows.policy import FlowPolicy
 
 __all__ = [
     "ask_recovery",
+    "delivery_failed",
     "open_case",
     "recovery_answer",
     "relay",
+    "sla_due",
     "staff_action",
     "staff_message",
 ]
@@ -44,7 +46,9 @@ def staff_message(template: str, case_id: str, **context: str | None) -> OutMess
     return OutMessage(template, {"case_id": case_id, **context}, audience="staff")
 
 
-def open_case(customer: Customer, reason: str, trigger: str | None, policy: FlowPolicy) -> Decision:
+def open_case(
+    customer: Customer, reason: str, trigger: str | None, now: datetime, policy: FlowPolicy
+) -> Decision:
     """Hand the customer to a person: open a case, tell staff, tell the customer."""
     if customer.case_id is not None:
         return relay(customer, trigger or reason, policy)
@@ -70,9 +74,45 @@ def open_case(customer: Customer, reason: str, trigger: str | None, policy: Flow
             reply(customer, "escalated"),
             staff_message("staff_case_opened", case_id, reason=reason),
         ),
+        schedule=_sla(case_id, 1, now, policy),
         records=(CaseOpened(case_id, reason, clipped),),
         log=(LogEntry("case_opened", customer.stage, customer.stage, f"{case_id}: {reason}"),),
     )
+
+
+def _sla(case_id: str, reminder: int, now: datetime, policy: FlowPolicy) -> tuple[ScheduleJob, ...]:
+    if policy.escalation_sla is None or reminder > policy.sla_reminders:
+        return ()
+    due = now + policy.escalation_sla
+    return (ScheduleJob(JobKind.SLA, due, {"case_id": case_id, "reminder": reminder}),)
+
+
+def sla_due(
+    customer: Customer, case_id: str, reminder: int, now: datetime, policy: FlowPolicy
+) -> Decision:
+    """Nobody claimed the case in time: remind staff (and the on-call person), then again."""
+    if customer.case_id != case_id or customer.case_claimed_by is not None:
+        return Decision(customer=customer)
+    return Decision(
+        customer=customer,
+        messages=(staff_message("staff_sla_reminder", case_id, reminder=str(reminder)),),
+        schedule=_sla(case_id, reminder + 1, now, policy),
+        log=(
+            LogEntry("case_sla_reminder", customer.stage, customer.stage, f"{case_id} #{reminder}"),
+        ),
+    )
+
+
+def delivery_failed(customer: Customer, reason: str, unreachable: bool) -> Decision:
+    """A message to the customer was refused for good; staff handling their case must know."""
+    log: tuple[LogEntry, ...] = ()
+    if unreachable and not customer.unreachable:
+        customer = customer.evolve(unreachable=True)
+        log = (LogEntry("unreachable", customer.stage, customer.stage, reason[:200]),)
+    messages: tuple[OutMessage, ...] = ()
+    if customer.case_id is not None:
+        messages = (staff_message("staff_delivery_failed", customer.case_id, reason=reason[:500]),)
+    return Decision(customer=customer, messages=messages, log=log)
 
 
 def relay(customer: Customer, text: str, policy: FlowPolicy) -> Decision:
@@ -107,9 +147,10 @@ def staff_action(
             return _staff_reply(customer, case_id, name, action.text, policy)
         case "note":
             text = action.text[: policy.max_text_length]
+            saved = staff_message("staff_note_saved", case_id, staff_name=name, ref=action.ref)
             return Decision(
                 customer=customer,
-                messages=(staff_message("staff_note_saved", case_id, staff_name=name),),
+                messages=(saved,),
                 records=(Line("note", text, name, case_id),),
             )
         case "resolve" | "handback":
@@ -235,6 +276,7 @@ def recovery_answer(
             reply(customer, "case_reopened"),
             staff_message("staff_case_reopened", last_case, text=text or None),
         ),
+        schedule=_sla(last_case, 1, now, policy),
         records=(
             CaseChanged(last_case, "open"),
             *((Line("customer", text, customer.first_name, last_case),) if text else ()),

@@ -25,6 +25,7 @@ from bot.flows.model import (
     Command,
     Customer,
     Decision,
+    DeliveryFailed,
     Event,
     JobDue,
     JobKind,
@@ -97,10 +98,21 @@ def _route(customer: Customer, event: Event, now: datetime, policy: FlowPolicy) 
             return _survey_due(customer, now, policy)
         case JobDue(kind=JobKind.RECOVERY, payload=payload):
             return escalation.ask_recovery(customer, str(payload.get("case_id", "")))
+        case JobDue(kind=JobKind.SLA, payload=payload):
+            reminder = payload.get("reminder", 1)
+            return escalation.sla_due(
+                customer,
+                str(payload.get("case_id", "")),
+                reminder if isinstance(reminder, int) else 1,
+                now,
+                policy,
+            )
+        case DeliveryFailed(reason=reason, unreachable=unreachable):
+            return escalation.delivery_failed(customer, reason, unreachable)
         case PurchaseRecorded(order_id=order_id, amount=amount):
             return _purchase(customer, order_id, amount, now, policy)
         case Blocked():
-            return _blocked(customer)
+            return escalation.delivery_failed(customer, "the customer blocked the bot", True)
         case StaffAction():
             return escalation.staff_action(customer, event, now, policy)
     raise AssertionError(f"unrouted event {event!r}")  # pragma: no cover - exhaustive match
@@ -131,7 +143,7 @@ def _button(customer: Customer, data: str, now: datetime, policy: FlowPolicy) ->
             ) is not None:
                 return satisfaction.rate(customer, score, policy)
             case DialogueState.AWAITING_COMMENT if value == "skip":
-                return satisfaction.comment(customer, None, policy)
+                return satisfaction.comment(customer, None, now, policy)
             case DialogueState.AWAITING_RECOVERY if value in escalation.RECOVERY_ANSWERS:
                 return escalation.recovery_answer(customer, value == "yes", now, policy, None)
     return Decision(customer=customer, messages=(reply(customer, "stale_button"),))
@@ -156,7 +168,7 @@ def _text(customer: Customer, text: str, now: datetime, policy: FlowPolicy) -> D
                 return kept.then(satisfaction.unusable_answer(customer, policy))
             return kept.then(satisfaction.rate(customer, score, policy))
         case DialogueState.AWAITING_COMMENT:
-            return kept.then(satisfaction.comment(customer, cleaned, policy))
+            return kept.then(satisfaction.comment(customer, cleaned, now, policy))
         case DialogueState.AWAITING_RECOVERY:
             sorted_out = cleaned.lower().strip("!. ") in _YES
             return kept.then(escalation.recovery_answer(customer, sorted_out, now, policy, cleaned))
@@ -165,7 +177,7 @@ def _text(customer: Customer, text: str, now: datetime, policy: FlowPolicy) -> D
     if trigger is not None:
         reason = f"trigger word “{trigger}”"
         return kept.then(engaged).then(
-            escalation.open_case(engaged.customer, reason, cleaned, policy)
+            escalation.open_case(engaged.customer, reason, cleaned, now, policy)
         )
     return kept.then(engaged).then(
         Decision(
@@ -224,13 +236,4 @@ def _purchase(
                 ),
             ),
         )
-    )
-
-
-def _blocked(customer: Customer) -> Decision:
-    if customer.unreachable:
-        return Decision(customer=customer)
-    return Decision(
-        customer=customer.evolve(unreachable=True),
-        log=(LogEntry("unreachable", customer.stage, customer.stage),),
     )

@@ -26,6 +26,7 @@ __all__ = [
     "Customer",
     "CustomerKey",
     "Decision",
+    "DeliveryFailed",
     "Event",
     "HistoryEntry",
     "JobDue",
@@ -171,6 +172,7 @@ class JobKind(StrEnum):
     CHECKIN = "checkin"
     SURVEY = "survey"
     RECOVERY = "recovery"
+    SLA = "sla"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -197,6 +199,16 @@ class StaffAction(_Inbound):
     action: StaffVerb
     staff_name: str
     text: str = ""
+    ref: str | None = None
+    """The staff desk's id of the staff member's message (to react to it), if any."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryFailed(_Inbound):
+    """The platform refused a message to the customer for good."""
+
+    reason: str
+    unreachable: bool = False
 
 
 Event: TypeAlias = (
@@ -209,6 +221,7 @@ Event: TypeAlias = (
     | JobDue
     | PurchaseRecorded
     | StaffAction
+    | DeliveryFailed
 )
 
 

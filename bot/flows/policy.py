@@ -37,6 +37,9 @@ class FlowPolicy:
     recovery_delay: timedelta = timedelta(days=1)
     """From a resolved case to "did we sort it out?"."""
     escalation_triggers: tuple[str, ...] = DEFAULT_TRIGGERS
+    escalation_sla: timedelta | None = timedelta(minutes=30)
+    """An unclaimed case is brought back to staff's attention after this long."""
+    sla_reminders: int = 2
     max_text_length: int = 4000
     """Longer customer text is accepted but trimmed where it is stored or quoted back."""
     _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)

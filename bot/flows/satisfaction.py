@@ -115,7 +115,7 @@ def unusable_answer(customer: Customer, policy: FlowPolicy) -> Decision:
     )
 
 
-def comment(customer: Customer, text: str | None, policy: FlowPolicy) -> Decision:
+def comment(customer: Customer, text: str | None, now: datetime, policy: FlowPolicy) -> Decision:
     """The follow-up answer (or a skip): thank, invite to refer, or hand to a person."""
     score = customer.pending_score
     assert score is not None
@@ -124,7 +124,7 @@ def comment(customer: Customer, text: str | None, policy: FlowPolicy) -> Decisio
     customer = customer.evolve(pending_score=None)
     records = () if text is None else (ScoreComment(text[: policy.max_text_length]),)
     if group == "detractor":
-        opened = open_case(customer, f"{policy.survey_scale} score {score}", text, policy)
+        opened = open_case(customer, f"{policy.survey_scale} score {score}", text, now, policy)
         return Decision(
             customer=customer, messages=(ClearButtons(question),), records=records
         ).then(opened)

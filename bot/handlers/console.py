@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TextIO, cast
@@ -184,6 +184,7 @@ class ConsoleStaffChannel:
     """Staff notifications printed in the same terminal, marked as staff."""
 
     format = Format.MRKDWN
+    extra_context: Mapping[str, object] = {"oncall": "@on-call"}
 
     def __init__(self, out: TextIO) -> None:
         self._out = out

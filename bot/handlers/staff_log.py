@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from bot.flows.model import CustomerKey
 from bot.outbox import Rendered
@@ -16,6 +17,7 @@ log = logging.getLogger("escalator.staff")
 
 class LogStaffChannel:
     format = Format.MRKDWN
+    extra_context: Mapping[str, object] = {"oncall": "@on-call"}
 
     async def send(self, row: OutboxRow, message: Rendered) -> str | None:
         log.warning("staff notification about %s: %s", row.key.id, message.text)

@@ -171,10 +171,26 @@ async def cases_and_scores(db: aiosqlite.Connection) -> None:
     )
 
 
+async def staff_threads(db: aiosqlite.Connection) -> None:
+    # Where each case lives on the staff desk (a Slack channel and the card's ts).
+    await _run(
+        db,
+        """
+        CREATE TABLE staff_threads (
+            case_id TEXT PRIMARY KEY,
+            channel TEXT NOT NULL,
+            ts TEXT NOT NULL,
+            UNIQUE (channel, ts)
+        ) WITHOUT ROWID
+        """,
+    )
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "initial schema", initial_schema),
     (2, "durable inbox", durable_inbox),
     (3, "cases, scores and purchases", cases_and_scores),
+    (4, "staff threads", staff_threads),
 )
 
 

@@ -121,6 +121,10 @@ _SQL: dict[str, str] = {
     "failed": "UPDATE outbox SET status='failed', attempts=attempts+1, last_error=? WHERE id=?",
     "inbox_add": "INSERT OR IGNORE INTO inbox (key, body, received_at) VALUES (?, ?, ?)",
     "inbox_remove": "DELETE FROM inbox WHERE id = ?",
+    "staff_thread": (
+        "INSERT INTO staff_threads (case_id, channel, ts) VALUES (?, ?, ?) "
+        "ON CONFLICT(case_id) DO UPDATE SET channel=excluded.channel, ts=excluded.ts"
+    ),
     "meta": (
         "INSERT INTO meta (name, value) VALUES (?, ?) "
         "ON CONFLICT(name) DO UPDATE SET value=excluded.value"
@@ -384,6 +388,25 @@ class SQLiteStorage:
         )
         return cast(str | None, rows[0][0]) if rows else None
 
+    async def save_staff_thread(self, case_id: str, channel: str, ts: str) -> None:
+        await self._submit({"staff_thread": [(case_id, channel, ts)]})
+
+    async def staff_thread(self, case_id: str) -> tuple[str, str] | None:
+        rows = list(
+            await self._reader.execute_fetchall(
+                "SELECT channel, ts FROM staff_threads WHERE case_id = ?", (case_id,)
+            )
+        )
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    async def case_by_thread(self, channel: str, ts: str) -> str | None:
+        rows = list(
+            await self._reader.execute_fetchall(
+                "SELECT case_id FROM staff_threads WHERE channel = ? AND ts = ?", (channel, ts)
+            )
+        )
+        return cast(str, rows[0][0]) if rows else None
+
     async def case_customer(self, case_id: str) -> CustomerKey | None:
         rows = list(
             await self._reader.execute_fetchall(
@@ -404,6 +427,23 @@ class SQLiteStorage:
     async def case_view(self, case_id: str) -> dict[str, Json] | None:
         """Everything staff see about a case: customer, scores, the trigger, recent messages."""
         return await case_view(self._reader, case_id)
+
+    async def recent_recognitions(self, limit: int) -> list[Json]:
+        """The latest badges awarded (none until recognition rules award some)."""
+        exists = await self._reader.execute_fetchall(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'badges'"
+        )
+        if not list(exists):
+            return []
+        rows = await self._reader.execute_fetchall(
+            "SELECT b.badge, b.awarded_at, u.first_name FROM badges b "
+            "LEFT JOIN customers u ON u.id = b.customer_id ORDER BY b.awarded_at DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            {"badge": r[0], "at": moment(r[1]).strftime("%Y-%m-%d"), "name": r[2] or ""}
+            for r in rows
+        ]
 
     async def get_meta(self, name: str) -> str | None:
         rows = list(

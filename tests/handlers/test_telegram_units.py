@@ -116,3 +116,12 @@ async def test_rate_limiter_paces_overall_and_per_chat() -> None:
     await limiter.acquire("a")
     await limiter.acquire("a")
     assert now[0] - start >= 1.0  # two sends to one chat are a second apart
+
+
+def test_slack_markup_becomes_plain_text_for_customers() -> None:
+    from bot.handlers.slack import slack_to_plain
+
+    assert slack_to_plain("see <https://x.example/a|the order> &amp; <@U1>") == (
+        "see the order (https://x.example/a) & U1"
+    )
+    assert slack_to_plain("1 &lt; 2 &gt; 0") == "1 < 2 > 0"

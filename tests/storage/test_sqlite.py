@@ -124,6 +124,7 @@ async def test_migrations_are_recorded_and_reopening_is_idempotent(db_path: Path
             (1, "initial schema"),
             (2, "durable inbox"),
             (3, "cases, scores and purchases"),
+            (4, "staff threads"),
         ]
         mode = await second.fetch_all("PRAGMA journal_mode")
         assert mode == [("wal",)]

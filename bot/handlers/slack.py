@@ -1,0 +1,382 @@
+"""Slack as the staff desk: escalation cards out, staff actions in. No business rules here.
+
+Outbound (`SlackDesk`, the staff channel of the outbox): a new case becomes a card in the
+escalation channel (Block Kit: the case rendered from `staff_case_card`, buttons Claim, Resolve,
+Send to bot); claims and resolutions update that card in place and are noted in its thread;
+customer messages, delivery failures and errors go into the thread; an internal note gets a
+:lock: reaction; SLA reminders are posted to the channel with the on-call mention.
+
+Inbound (`SlackBridge`, a Bolt `AsyncApp`): button presses, thread replies (`note:` keeps one
+internal), the App Home tab and the `/escalator` command. Every listener acks first and works
+after. Only allow-listed users may act; others get an ephemeral refusal. A retried event
+(same `event_id`) is a redelivery and changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import aiohttp
+from markupsafe import Markup
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+from bot.flows.model import CustomerKey, Json, StaffVerb
+from bot.outbox import Rendered
+from bot.storage.base import OutboxRow
+from bot.storage.sqlite import SQLiteStorage
+from bot.templates import Format, Renderer
+
+__all__ = ["SlackBridge", "SlackDesk", "make_client", "slack_to_plain"]
+
+log = logging.getLogger(__name__)
+
+CASE_ACTIONS: dict[str, StaffVerb] = {
+    "case_claim": "claim",
+    "case_resolve": "resolve",
+    "case_handback": "handback",
+}
+THREAD_TEMPLATES = frozenset(
+    {"staff_customer_message", "staff_delivery_failed", "staff_error", "staff_note_saved"}
+)
+
+
+def make_client(token: str, base_url: str) -> AsyncWebClient:
+    """A Web API client that retries connection errors and rate limits (twice) by itself."""
+    return AsyncWebClient(
+        token=token,
+        base_url=base_url if base_url.endswith("/") else base_url + "/",
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def mention(target: str | None) -> Markup | None:
+    """`U123` -> `<@U123>`, `S123` (a user group) -> `<!subteam^S123>`; trusted markup."""
+    if not target:
+        return None
+    if not _SLACK_ID.match(target):
+        raise ConfigError(f"SLACK_ONCALL must be a Slack user or group id (U…/S…), not {target!r}")
+    # Safe: an id of capitals and digits only, checked above; this is the one trusted mention.
+    if target.startswith("S"):
+        return Markup(f"<!subteam^{target}>")  # noqa: S704
+    return Markup(f"<@{target}>")  # noqa: S704
+
+
+_SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,20}$")
+
+
+_LINK = re.compile(r"<([^<>|]+)\|([^<>]+)>")
+_BARE = re.compile(r"<([^<>]+)>")
+
+
+def slack_to_plain(text: str) -> str:
+    """Slack's message markup to plain text for the customer: `<url|label>` -> `label (url)`."""
+    text = _LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})", text)
+    text = _BARE.sub(lambda m: m.group(1).lstrip("@#!"), text)
+    return html.unescape(text)
+
+
+async def _call(request: Awaitable[Any]) -> Any:
+    try:
+        return await request
+    except SlackApiError as exc:
+        error = str(exc.response.get("error", "unknown_error"))
+        if error == "ratelimited":
+            retry = exc.response.headers.get("Retry-After", "1")
+            raise TransientDeliveryError("Slack rate limit", float(retry)) from exc
+        if error in {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}:
+            raise TransientDeliveryError(f"Slack: {error}") from exc
+        raise PermanentDeliveryError(f"Slack: {error}") from exc
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise TransientDeliveryError(f"Slack unreachable: {exc!r}") from exc
+
+
+class SlackDesk:
+    """Delivers staff messages about cases to the escalation channel."""
+
+    format = Format.MRKDWN
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        storage: SQLiteStorage,
+        renderer: Renderer,
+        channel: str,
+        oncall: str | None,
+    ) -> None:
+        self._client = client
+        self._storage = storage
+        self._renderer = renderer
+        self._channel = channel
+        self.extra_context: Mapping[str, object] = {"oncall": mention(oncall)}
+
+    async def send(self, row: OutboxRow, message: Rendered) -> str | None:
+        case_id = row.context.get("case_id")
+        if not isinstance(case_id, str) or message.case is None:
+            response = await _call(
+                self._client.chat_postMessage(channel=self._channel, text=message.text)
+            )
+            return str(response["ts"])
+        thread = await self._storage.staff_thread(case_id)
+        if row.template == "staff_case_opened" or thread is None:
+            return await self._post_card(case_id, message)
+        channel, ts = thread
+        if row.template == "staff_note_saved" and isinstance(row.context.get("ref"), str):
+            await self._react(channel, str(row.context["ref"]))
+            return None
+        if row.template == "staff_sla_reminder":
+            link = await _call(self._client.chat_getPermalink(channel=channel, message_ts=ts))
+            text = f"{message.text} <{link['permalink']}|Open the case>"
+            response = await _call(self._client.chat_postMessage(channel=channel, text=text))
+            return str(response["ts"])
+        if row.template not in THREAD_TEMPLATES:
+            await self._update_card(channel, ts, message.case)
+        response = await _call(
+            self._client.chat_postMessage(channel=channel, thread_ts=ts, text=message.text)
+        )
+        return str(response["ts"])
+
+    async def clear_buttons(self, key: CustomerKey, platform_message_id: str | None) -> None:
+        return None
+
+    async def _post_card(self, case_id: str, message: Rendered) -> str:
+        assert message.case is not None
+        response = await _call(
+            self._client.chat_postMessage(
+                channel=self._channel, text=message.text, blocks=self._card(message.case)
+            )
+        )
+        channel, ts = str(response["channel"]), str(response["ts"])
+        await self._storage.save_staff_thread(case_id, channel, ts)
+        return ts
+
+    async def _update_card(self, channel: str, ts: str, case: Mapping[str, Json]) -> None:
+        text = self._renderer.render(
+            "staff_case_card", {"case": case}, locale=None, fmt=Format.MRKDWN
+        )
+        await _call(
+            self._client.chat_update(channel=channel, ts=ts, text=text, blocks=self._card(case))
+        )
+
+    async def _react(self, channel: str, ts: str) -> None:
+        try:
+            await _call(self._client.reactions_add(channel=channel, timestamp=ts, name="lock"))
+        except PermanentDeliveryError as exc:
+            if "already_reacted" not in str(exc):
+                raise
+
+    def _card(self, case: Mapping[str, Json]) -> list[dict[str, Any]]:
+        body = self._renderer.render(
+            "staff_case_card", {"case": case}, locale=None, fmt=Format.MRKDWN
+        )
+        blocks: list[dict[str, Any]] = [
+            {"type": "section", "text": {"type": "mrkdwn", "text": body[:3000]}}
+        ]
+        if case.get("status") != "resolved":
+            buttons = []
+            for action_id, label, style in (
+                ("case_claim", "button_claim", "primary"),
+                ("case_resolve", "button_resolve", None),
+                ("case_handback", "button_handback", None),
+            ):
+                if action_id == "case_claim" and case.get("claimed_by"):
+                    continue
+                text = self._renderer.render(label, {}, locale=None, fmt=Format.TEXT)
+                button: dict[str, Any] = {
+                    "type": "button",
+                    "action_id": action_id,
+                    "text": {"type": "plain_text", "text": text[:75]},
+                    "value": str(case["id"]),
+                }
+                if style:
+                    button["style"] = style
+                buttons.append(button)
+            blocks.append({"type": "actions", "block_id": "case_actions", "elements": buttons})
+        return blocks
+
+
+StaffAct = Callable[[str, StaffVerb, str, str, str | None, str | None], Awaitable[object]]
+Summary = Callable[[], Awaitable[dict[str, Json]]]
+
+
+class SlackBridge:
+    """The Bolt app: staff actions in, each acknowledged before any work is done."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        signing_secret: str | None,
+        channel: str,
+        staff_users: frozenset[str],
+        staff_group: str | None,
+        admin_users: frozenset[str],
+        act: StaffAct,
+        storage: SQLiteStorage,
+        renderer: Renderer,
+        summary: Summary,
+    ) -> None:
+        self._client = client
+        self._channel = channel
+        self._staff_users = staff_users
+        self._staff_group = staff_group
+        self._admin_users = admin_users
+        self._act = act
+        self._storage = storage
+        self._renderer = renderer
+        self._summary = summary
+        self._names: dict[str, tuple[str, float]] = {}
+        self._group: tuple[frozenset[str], float] = (frozenset(), 0.0)
+        self.app = AsyncApp(
+            client=client,
+            signing_secret=signing_secret or "",
+            request_verification_enabled=signing_secret is not None,
+            process_before_response=False,
+        )
+        for action_id in CASE_ACTIONS:
+            self.app.action(action_id)(self._on_case_button)
+        self.app.event("message")(self._on_message)
+        self.app.event("app_home_opened")(self._on_home)
+        self.app.command("/escalator")(self._on_command)
+
+    # --- who may act ----------------------------------------------------------------------
+
+    async def is_staff(self, user: str) -> bool:
+        if user in self._staff_users or user in self._admin_users:
+            return True
+        if not self._staff_group:
+            return False
+        members, fetched = self._group
+        if time.monotonic() - fetched > 300:
+            try:
+                response = await self._client.usergroups_users_list(usergroup=self._staff_group)
+                members = frozenset(response.get("users", []))
+                self._group = (members, time.monotonic())
+            except SlackApiError as exc:
+                log.warning("could not read staff group %s: %s", self._staff_group, exc)
+        return user in members
+
+    def is_admin(self, user: str) -> bool:
+        return user in self._admin_users
+
+    async def display_name(self, user: str) -> str:
+        cached = self._names.get(user)
+        if cached and time.monotonic() - cached[1] < 3600:
+            return cached[0]
+        try:
+            response = await self._client.users_info(user=user)
+            profile = response["user"].get("profile", {})
+            name = (
+                profile.get("display_name")
+                or profile.get("real_name")
+                or response["user"].get("real_name")
+                or response["user"].get("name")
+                or user
+            )
+        except (SlackApiError, KeyError, aiohttp.ClientError) as exc:
+            log.warning("no display name for %s: %s", user, exc)
+            return "Customer care"  # not cached: the next action tries again
+        if len(self._names) > 1000:
+            self._names.clear()
+        self._names[user] = (str(name), time.monotonic())
+        return str(name)
+
+    async def _refuse(self, channel: str, user: str, thread_ts: str | None = None) -> None:
+        text = self._renderer.render("staff_not_allowed", {}, locale=None, fmt=Format.MRKDWN)
+        try:
+            await self._client.chat_postEphemeral(
+                channel=channel, user=user, text=text, thread_ts=thread_ts
+            )
+        except SlackApiError as exc:
+            log.warning("could not refuse %s ephemerally: %s", user, exc)
+
+    # --- listeners ------------------------------------------------------------------------
+
+    async def _on_case_button(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        user = body["user"]["id"]
+        channel = (body.get("channel") or {}).get("id", self._channel)
+        action = body["actions"][0]
+        if not await self.is_staff(user):
+            await self._refuse(channel, user)
+            return
+        verb = CASE_ACTIONS[action["action_id"]]
+        await self._act(action["value"], verb, await self.display_name(user), "", None, None)
+
+    async def _on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        thread_ts = event.get("thread_ts")
+        if (
+            event.get("channel") != self._channel
+            or not thread_ts
+            or thread_ts == event.get("ts")
+            or event.get("subtype") not in (None, "thread_broadcast")
+            or event.get("bot_id")
+        ):
+            return
+        case_id = await self._storage.case_by_thread(event["channel"], thread_ts)
+        if case_id is None:
+            return
+        user = event.get("user", "")
+        if not await self.is_staff(user):
+            await self._refuse(event["channel"], user, thread_ts)
+            return
+        text = slack_to_plain(event.get("text", "")).strip()
+        verb: StaffVerb = "reply"
+        if text.lower().startswith("note:"):
+            verb, text = "note", text[5:].strip()
+        event_id = body.get("event_id")
+        inbound = f"slack:{event_id}" if event_id else f"slack:{event['channel']}:{event['ts']}"
+        await self._act(case_id, verb, await self.display_name(user), text, event["ts"], inbound)
+
+    async def _on_home(self, event: dict[str, Any], client: AsyncWebClient) -> None:
+        user = event["user"]
+        if await self.is_staff(user):
+            text = self._renderer.render(
+                "staff_summary", await self._summary(), locale=None, fmt=Format.MRKDWN
+            )
+        else:
+            text = self._renderer.render("staff_not_allowed", {}, locale=None, fmt=Format.MRKDWN)
+        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}]
+        await client.views_publish(user_id=user, view={"type": "home", "blocks": blocks})
+
+    async def _on_command(
+        self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        user = command["user_id"]
+        if not await self.is_staff(user):
+            text = self._renderer.render("staff_not_allowed", {}, locale=None, fmt=Format.MRKDWN)
+        elif command.get("text", "").strip().lower() == "help":
+            text = self._renderer.render("staff_help", {}, locale=None, fmt=Format.MRKDWN)
+        else:
+            text = self._renderer.render(
+                "staff_summary", await self._summary(), locale=None, fmt=Format.MRKDWN
+            )
+        await respond(text=text, response_type="ephemeral")
+
+
+async def run_socket_mode(app: AsyncApp, app_token: str, stop: asyncio.Event) -> None:
+    """Socket Mode on our loop: connect, wait for `stop`, close (a fresh handler per run)."""
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    handler = AsyncSocketModeHandler(app, app_token)
+    await handler.connect_async()  # type: ignore[no-untyped-call]
+    try:
+        await stop.wait()
+    finally:
+        await handler.close_async()  # type: ignore[no-untyped-call]
