@@ -7,12 +7,14 @@ there is one place where the pieces are joined and one order in which they are s
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
+from bot.awards import MonthlyAwards
 from bot.clock import Clock
 from bot.config import Settings
 from bot.engine import Engine
@@ -28,8 +30,11 @@ __all__ = ["Runtime", "open_runtime", "policy_from"]
 log = logging.getLogger(__name__)
 
 
-def policy_from(settings: Settings) -> FlowPolicy:
+def policy_from(settings: Settings, referral_secret: bytes) -> FlowPolicy:
     return FlowPolicy(
+        referral_secret=referral_secret,
+        recognition_rules=settings.recognition_rules(),
+        advocate_on=settings.advocate_on,
         checkin_delay=settings.checkin_delay,
         post_purchase_checkin=settings.post_purchase_checkin,
         periodic_checkin=settings.periodic_checkin,
@@ -43,9 +48,21 @@ def policy_from(settings: Settings) -> FlowPolicy:
     )
 
 
+async def _referral_secret(settings: Settings, storage: SQLiteStorage) -> bytes:
+    """REFERRAL_SECRET, or one generated once per database and kept in it (codes stay stable)."""
+    if settings.referral_secret is not None:
+        return settings.referral_secret.get_secret_value().encode()
+    stored = await storage.get_meta("referral.secret")
+    if stored is None:
+        stored = secrets.token_urlsafe(32)
+        await storage.set_meta("referral.secret", stored)
+    return stored.encode()
+
+
 @dataclass
 class Runtime:
     settings: Settings
+    policy: FlowPolicy
     clock: Clock
     storage: SQLiteStorage
     renderer: Renderer
@@ -80,15 +97,30 @@ async def open_runtime(
             staff = cast(Channel, staff_channel)
         else:
             staff = staff_channel(storage, renderer)
-        wake: list[Outbox] = []
-        engine = Engine(storage, policy_from(settings), clock, on_commit=lambda: wake[0].wake())
+        wake: list[Outbox | Scheduler] = []
+
+        def committed() -> None:
+            for part in wake:
+                part.wake()
+
+        policy = policy_from(settings, await _referral_secret(settings, storage))
+        engine = Engine(storage, policy, clock, on_commit=committed)
 
         async def failed(key: CustomerKey, reason: str, unreachable: bool) -> None:
             await engine.handle(DeliveryFailed(key=key, reason=reason, unreachable=unreachable))
 
-        outbox = Outbox(storage, renderer, clock, customer_channels, staff, failed)
-        wake.append(outbox)
-        scheduler = Scheduler(storage, engine, clock)
-        yield Runtime(settings, clock, storage, renderer, engine, outbox, scheduler)
+        outbox = Outbox(
+            storage,
+            renderer,
+            clock,
+            customer_channels,
+            staff,
+            failed,
+            defaults={"bot_username": settings.bot_username, "oncall": "@on-call"},
+        )
+        awards = MonthlyAwards(storage, policy, settings.tz)
+        scheduler = Scheduler(storage, engine, clock, periodic=(awards.run,))
+        wake.extend((outbox, scheduler))
+        yield Runtime(settings, policy, clock, storage, renderer, engine, outbox, scheduler)
     finally:
         await storage.close()

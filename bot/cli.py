@@ -12,6 +12,8 @@ import argparse
 import asyncio
 import logging
 import sys
+import tempfile
+import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +24,7 @@ from bot.app import open_runtime
 from bot.clock import ManualClock, SystemClock
 from bot.config import Settings, load_settings
 from bot.engine import Outcome
-from bot.errors import EscalatorError, TransientDeliveryError
+from bot.errors import EscalatorError, InvalidInput, TransientDeliveryError
 from bot.flows.model import CustomerKey, StaffVerb
 from bot.handlers.console import (
     CHANNEL,
@@ -32,7 +34,8 @@ from bot.handlers.console import (
     stdin_lines,
 )
 from bot.outbox import Rendered
-from bot.reports import score_summary
+from bot.reports import journey_report, score_summary
+from bot.simulation import simulate
 from bot.storage.base import OutboxRow
 from bot.storage.sqlite import SQLiteStorage
 from bot.templates import Format
@@ -66,6 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     purchase.add_argument("--order-id", required=True, help="the shop's order id")
     purchase.add_argument("--amount", type=float, help="order value")
     purchase.add_argument("--db", type=Path, help="SQLite file (default: DATABASE_URL)")
+    simulate = commands.add_parser(
+        "simulate", help="drive synthetic customers through the real bot with a fake clock"
+    )
+    simulate.add_argument("--customers", type=int, default=1000, help="organic customers")
+    simulate.add_argument("--days", type=int, default=120, help="simulated days")
+    simulate.add_argument("--seed", type=int, default=1, help="same seed, same figures")
+    simulate.add_argument("--db", type=Path, help="keep the simulated database here")
+    report = commands.add_parser("report", help="funnel, NPS, escalations, referrals, badges")
+    report.add_argument("--since", type=_date, help="YYYY-MM-DD (inclusive)")
+    report.add_argument("--until", type=_date, help="YYYY-MM-DD (exclusive)")
+    report.add_argument("--db", type=Path, help="SQLite file (default: DATABASE_URL)")
     nps = commands.add_parser("nps", help="NPS (or CSAT, per SURVEY_SCALE) over a period")
     nps.add_argument("--since", type=_date, help="YYYY-MM-DD (inclusive)")
     nps.add_argument("--until", type=_date, help="YYYY-MM-DD (exclusive)")
@@ -103,6 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(purchase(settings, args))
         if command == "nps":
             return asyncio.run(nps(settings, args))
+        if command == "simulate":
+            return asyncio.run(run_simulation(settings, args))
+        if command == "report":
+            return asyncio.run(report(settings, args))
         build_parser().parse_args([command, "--help"])
         return 2
     except EscalatorError as exc:
@@ -192,6 +210,29 @@ async def nps(settings: Settings, args: argparse.Namespace) -> int:
         f"responses {summary.responses}: promoters {summary.promoters}, "
         f"passives {summary.passives}, detractors {summary.detractors}"
     )
+    return 0
+
+
+async def run_simulation(settings: Settings, args: argparse.Namespace) -> int:
+    if args.customers < 1 or args.days < 1:
+        raise InvalidInput("--customers and --days must be at least 1")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as scratch:
+        database = args.db or Path(scratch) / "simulation.db"
+        result = await simulate(settings, args.customers, args.days, args.seed, database)
+    print(f"simulated {args.customers} customers over {args.days} days (seed {args.seed})")
+    print("\n".join(result.lines()))
+    print(f"finished in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    return 0
+
+
+async def report(settings: Settings, args: argparse.Namespace) -> int:
+    storage = await SQLiteStorage.open(args.db or settings.database_path)
+    try:
+        result = await journey_report(storage, args.since, args.until)
+    finally:
+        await storage.close()
+    print("\n".join(result.lines()))
     return 0
 
 

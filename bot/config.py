@@ -6,6 +6,7 @@ reported by that name (`ConfigError`), never as a traceback: see `load_settings`
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -13,12 +14,20 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.durations import parse_duration
 from bot.errors import ConfigError, InvalidInput
-from bot.flows.policy import DEFAULT_TRIGGERS
+from bot.flows.policy import DEFAULT_RULES, DEFAULT_TRIGGERS, Rule
 
 __all__ = ["Settings", "load_settings"]
 
@@ -61,6 +70,11 @@ class Settings(BaseSettings):
     escalation_triggers: str = Field(
         default=",".join(DEFAULT_TRIGGERS), validation_alias="ESCALATION_TRIGGERS"
     )
+    referral_secret: SecretStr | None = Field(default=None, validation_alias="REFERRAL_SECRET")
+    advocate_on: Literal["join", "conversion"] = Field(
+        default="join", validation_alias="ADVOCATE_ON"
+    )
+    recognition_rules_file: Path | None = Field(default=None, validation_alias="RECOGNITION_RULES")
     scheduler_interval: float = Field(
         default=1.0, gt=0, le=3600, validation_alias="SCHEDULER_INTERVAL"
     )
@@ -70,6 +84,11 @@ class Settings(BaseSettings):
 
     telegram_bot_token: SecretStr | None = Field(
         default=None, validation_alias="TELEGRAM_BOT_TOKEN"
+    )
+    bot_username: str = Field(
+        default="escalator_bot",
+        validation_alias="BOT_USERNAME",
+        description="used in referral links when Telegram has not told us (the playground)",
     )
     telegram_api_base_url: str = Field(
         default="https://api.telegram.org/bot", validation_alias="TELEGRAM_API_BASE_URL"
@@ -198,6 +217,18 @@ class Settings(BaseSettings):
             raise ValueError(f"SLACK_BOT_TOKEN is set, so Slack also needs {', '.join(missing)}")
         return self
 
+    @field_validator("recognition_rules_file")
+    @classmethod
+    def _rules_parse(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            _load_rules(value)  # reported at start-up, by name, if unreadable or invalid
+        return value
+
+    def recognition_rules(self) -> tuple[Rule, ...]:
+        if self.recognition_rules_file is None:
+            return DEFAULT_RULES
+        return _load_rules(self.recognition_rules_file)
+
     @property
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None
@@ -245,6 +276,27 @@ class Settings(BaseSettings):
 
 
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+class _RuleModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    badge: str = Field(min_length=1, max_length=80)
+    template: str = Field(default="badge_awarded", pattern=r"^[a-z0-9_]+$")
+    metric: Literal["converted_referrals", "joined_referrals", "promoter_streak"] | None = None
+    at_least: int = Field(default=1, ge=1)
+    stage: Literal["ambassador"] | None = None
+
+
+def _load_rules(path: Path) -> tuple[Rule, ...]:
+    """Rules from a JSON file: a list of {badge, metric, at_least, template, stage}."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        models = [_RuleModel.model_validate(item) for item in raw]
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path} is not a valid rules file: {exc}") from None
+    return tuple(Rule(**model.model_dump()) for model in models)
 
 
 def _ids(text: str) -> frozenset[str]:

@@ -16,8 +16,8 @@ from enum import StrEnum
 
 from bot.clock import Clock
 from bot.flows import FlowPolicy, decide
-from bot.flows.journey import needs_history
-from bot.flows.model import ClearButtons, Decision, Event, JobDue, OutMessage
+from bot.flows.journey import Needs, needs
+from bot.flows.model import ClearButtons, Context, Decision, Event, JobDue, OutMessage
 from bot.locks import KeyedLock
 from bot.storage.base import Change, DuplicateInbound, OutboxItem, Storage
 
@@ -54,18 +54,20 @@ class Engine:
 
     async def handle(self, event: Event) -> Outcome:
         job_id = event.job_id if isinstance(event, JobDue) else None
+        need = needs(event)
         async with self._locks.hold(event.key.id):
             loaded = await self._storage.load(
                 event.key,
                 inbound_id=event.inbound_id,
                 job_id=job_id,
-                history=HISTORY_SHOWN if needs_history(event) else 0,
+                history=HISTORY_SHOWN if need.history else 0,
             )
             if loaded.seen:
                 log.info("ignored a redelivered event for %s (%s)", event.key.id, event.inbound_id)
                 return Outcome.DUPLICATE
+            context = await self._context(need)
             now = self._clock.now()
-            decision = decide(loaded.customer, event, now, self._policy)
+            decision = decide(loaded.customer, event, now, self._policy, context)
             if decision is None:
                 log.warning("event for unknown customer %s ignored: %r", event.key.id, event)
                 return Outcome.IGNORED
@@ -74,9 +76,19 @@ class Engine:
                 await self._storage.commit(change)
             except DuplicateInbound:
                 return Outcome.DUPLICATE
-        if change.outbox:
+        if change.outbox or any(job.due_at <= now for job in change.schedule):
             self._on_commit()
         return Outcome.DONE
+
+    async def _context(self, need: Needs) -> Context | None:
+        """Read what a few events need besides the customer; most need nothing."""
+        if need.referral_code is None and not need.leaderboard:
+            return None
+        referrer = None
+        if need.referral_code is not None:
+            referrer = await self._storage.customer_by_code(need.referral_code)
+        board = tuple(await self._storage.leaderboard(10)) if need.leaderboard else ()
+        return Context(referrer=referrer, leaderboard=board)
 
 
 def _to_change(decision: Decision, event: Event, job_id: int | None, now: datetime) -> Change:

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bot.errors import StorageError
+from bot.loops import nap
 from bot.storage.base import Storage
 
 __all__ = ["InboxConsumer"]
@@ -71,12 +72,8 @@ class InboxConsumer:
 
     async def run(self, stop: asyncio.Event, poll: float = 1.0) -> None:
         while not stop.is_set():
-            self._wake.clear()
             try:
                 await self.drain()
             except Exception:
                 log.exception("inbox round failed; retrying")
-            waiters = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())}
-            _, pending = await asyncio.wait(waiters, timeout=poll, return_when="FIRST_COMPLETED")
-            for waiter in pending:
-                waiter.cancel()
+            await nap(self._wake, stop, poll)

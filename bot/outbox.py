@@ -27,6 +27,7 @@ from bot.errors import (
     TransientDeliveryError,
 )
 from bot.flows.model import CustomerKey, Json
+from bot.loops import nap
 from bot.storage.base import DeliveryResult, OutboxRow, Storage
 from bot.templates import Format, Renderer, TemplateMissing
 
@@ -69,9 +70,11 @@ class Outbox:
         staff_channel: Channel,
         on_failure: Callable[[CustomerKey, str, bool], Awaitable[object]] | None = None,
         *,
+        defaults: Mapping[str, object] | None = None,
         batch: int = 500,
         concurrency: int = 64,
     ) -> None:
+        self._defaults = dict(defaults or {})
         self._storage = storage
         self._renderer = renderer
         self._clock = clock
@@ -90,15 +93,11 @@ class Outbox:
     async def run(self, stop: asyncio.Event, poll: float = 1.0) -> None:
         """Deliver until `stop` is set, waking on new commits and polling for retries."""
         while not stop.is_set():
-            self._wake.clear()
             try:
                 await self.drain()
             except Exception:
                 log.exception("outbox delivery round failed; retrying")
-            waiters = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())}
-            _, pending = await asyncio.wait(waiters, timeout=poll, return_when="FIRST_COMPLETED")
-            for waiter in pending:
-                waiter.cancel()
+            await nap(self._wake, stop, poll)
 
     async def drain(self) -> int:
         """Deliver every row that is due now; return how many were handled."""
@@ -193,9 +192,14 @@ class Outbox:
         self, row: OutboxRow, channel: Channel, case: Mapping[str, Json] | None
     ) -> Rendered:
         fmt = channel.format
-        context: Mapping[str, object] = row.context
+        # A channel may add values it alone knows (the bot's username, the on-call mention).
+        context: dict[str, object] = {
+            **self._defaults,
+            **getattr(channel, "extra_context", {}),
+            **row.context,
+        }
         if row.audience == "staff":
-            context = {**getattr(channel, "extra_context", {}), **row.context, "case": case}
+            context["case"] = case
         locale = None if row.audience == "staff" else row.language
         text = self._renderer.render(row.template, context, locale=locale, fmt=fmt)
         buttons = tuple(

@@ -10,7 +10,7 @@ from bot.flows.stages import Stage
 from bot.storage.codec import epoch, moment
 from bot.storage.sqlite import SQLiteStorage
 
-__all__ = ["ScoreSummary", "desk_summary", "score_summary"]
+__all__ = ["JourneyReport", "ScoreSummary", "desk_summary", "journey_report", "score_summary"]
 
 
 @dataclass(frozen=True)
@@ -87,3 +87,93 @@ async def desk_summary(
         "responses_today": today.responses,
         "recognitions": recognitions,
     }
+
+
+@dataclass(frozen=True)
+class JourneyReport:
+    funnel: dict[str, int]
+    nps: ScoreSummary
+    csat: ScoreSummary
+    escalations_opened: int
+    escalations_resolved: int
+    referrals_joined: int
+    referrals_converted: int
+    organic_customers: int
+    badges: dict[str, int]
+
+    @property
+    def customers(self) -> int:
+        return sum(self.funnel.values())
+
+    @property
+    def k_factor(self) -> float:
+        """New customers each customer brought on average: referred joins / organic customers."""
+        return self.referrals_joined / self.organic_customers if self.organic_customers else 0.0
+
+    def lines(self) -> list[str]:
+        out = [f"customers           {self.customers}"]
+        out += [f"  {stage:<17} {count}" for stage, count in self.funnel.items()]
+        for summary in (self.nps, self.csat):
+            if summary.responses:
+                label = "NPS" if summary.scale == "nps" else "CSAT %"
+                value = (
+                    f"{summary.score:+.1f}" if summary.scale == "nps" else f"{summary.score:.1f}"
+                )
+                out.append(
+                    f"{label:<19} {value}  ({summary.responses} ratings: {summary.promoters} "
+                    f"promoters, {summary.passives} passives, {summary.detractors} detractors)"
+                )
+        out += [
+            f"escalations         {self.escalations_opened} opened, "
+            f"{self.escalations_resolved} resolved",
+            f"referrals           {self.referrals_joined} joined, "
+            f"{self.referrals_converted} converted",
+            f"K-factor            {self.k_factor:.3f}",
+            f"badges awarded      {sum(self.badges.values())}",
+        ]
+        out += [f"  {badge:<32} {count}" for badge, count in sorted(self.badges.items())]
+        return out
+
+
+async def journey_report(
+    storage: SQLiteStorage, since: datetime | None = None, until: datetime | None = None
+) -> JourneyReport:
+    """The funnel now, and everything that happened in [since, until)."""
+    low = epoch(since) if since else float("-inf")
+    high = epoch(until) if until else float("inf")
+    funnel = dict(await storage.fetch_all("SELECT stage, count(*) FROM customers GROUP BY stage"))
+    opened = await storage.fetch_all(
+        "SELECT count(*) FROM cases WHERE opened_at >= ? AND opened_at < ?", (low, high)
+    )
+    resolved = await storage.fetch_all(
+        "SELECT count(*) FROM cases WHERE status = 'resolved' AND resolved_at >= ? "
+        "AND resolved_at < ?",
+        (low, high),
+    )
+    joined = await storage.fetch_all(
+        "SELECT count(*) FROM referrals WHERE joined_at >= ? AND joined_at < ?", (low, high)
+    )
+    converted = await storage.fetch_all(
+        "SELECT count(*) FROM referrals WHERE converted_at >= ? AND converted_at < ?", (low, high)
+    )
+    organic = await storage.fetch_all(
+        "SELECT count(*) FROM customers WHERE referred_by IS NULL AND created_at >= ? "
+        "AND created_at < ?",
+        (low, high),
+    )
+    badges = await storage.fetch_all(
+        "SELECT badge, count(*) FROM badges WHERE awarded_at >= ? AND awarded_at < ? "
+        "GROUP BY badge",
+        (low, high),
+    )
+    return JourneyReport(
+        funnel={stage.value: int(funnel.get(stage.value, 0)) for stage in Stage},
+        nps=await score_summary(storage, "nps", since, until),
+        csat=await score_summary(storage, "csat", since, until),
+        escalations_opened=int(opened[0][0]),
+        escalations_resolved=int(resolved[0][0]),
+        referrals_joined=int(joined[0][0]),
+        referrals_converted=int(converted[0][0]),
+        organic_customers=int(organic[0][0]),
+        badges={str(b): int(n) for b, n in badges},
+    )

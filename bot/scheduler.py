@@ -9,12 +9,14 @@ due, a tick costs one indexed query.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 
 from bot.clock import Clock
 from bot.engine import Engine, Outcome
 from bot.flows.model import JobDue
+from bot.loops import nap
 from bot.storage.base import Storage
 
 __all__ = ["Scheduler"]
@@ -24,16 +26,30 @@ log = logging.getLogger(__name__)
 
 class Scheduler:
     def __init__(
-        self, storage: Storage, engine: Engine, clock: Clock, *, batch: int = 1000
+        self,
+        storage: Storage,
+        engine: Engine,
+        clock: Clock,
+        *,
+        batch: int = 1000,
+        periodic: Sequence[Callable[[datetime], Awaitable[int]]] = (),
     ) -> None:
+        self._periodic = periodic
         self._storage = storage
         self._engine = engine
         self._clock = clock
         self._batch = batch
         self._in_flight: set[int] = set()
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """A job fell due now (a referrer to tell): run it without waiting for the next tick."""
+        self._wake.set()
 
     async def tick(self) -> int:
         """Hand every job due now to the engine; return how many ran."""
+        for task in self._periodic:  # system work that plans jobs (monthly awards)
+            await task(self._clock.now())
         due = [
             job
             for job in await self._storage.due_jobs(self._clock.now(), self._batch)
@@ -69,5 +85,4 @@ class Scheduler:
                     pass
             except Exception:
                 log.exception("scheduler tick failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+            await nap(self._wake, stop, interval)

@@ -87,3 +87,40 @@ def test_nps_command(tmp_path: Path) -> None:
     assert "no responses" in empty
     bad = escalator(db, "nps", "--since", "yesterday")
     assert bad.returncode == 2 and "not a date" in bad.stderr
+
+
+def test_simulation_is_reproducible_and_report_reads_it_back(tmp_path: Path) -> None:
+    args = ("simulate", "--customers", "60", "--days", "30", "--seed", "3")
+    first = escalator(tmp_path / "unused.db", *args, "--db", str(tmp_path / "sim.db"))
+    second = escalator(tmp_path / "unused.db", *args)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    lines = first.stdout.splitlines()
+    assert lines[0] == "simulated 60 customers over 30 days (seed 3)"
+    total = int(lines[1].split()[-1])
+    stages = [int(line.split()[-1]) for line in lines[2:7]]
+    assert total >= 60 and sum(stages) == total
+    for label in ("escalations", "referrals", "K-factor", "badges awarded"):
+        assert any(line.startswith(label) for line in lines), label
+    other_seed = escalator(tmp_path / "unused.db", *args[:-1], "4")
+    assert other_seed.stdout != first.stdout
+    report = escalator(tmp_path / "sim.db", "report")
+    assert report.returncode == 0
+    assert report.stdout.splitlines() == lines[1:]
+    again = escalator(tmp_path / "unused.db", *args, "--db", str(tmp_path / "sim.db"))
+    assert again.returncode == 2 and "fresh database" in again.stderr
+
+
+def test_referral_in_the_playground(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    first = escalator(db, "console", stdin="/start\n/wait 2d\n1\n10\nlove it\n").stdout
+    (link,) = {
+        word.rstrip("”") for word in first.split() if word.startswith("https://t.me/escalator_bot?")
+    }
+    code = link.rsplit("=", 1)[1]
+    second = escalator(db, "console", stdin=f"/as 2\n/start {code}\n/purchase O-2\n").stdout
+    assert "bot → customer 1: Good news: Customer 2 just joined through your link" in second
+    assert "bot → customer 1: Customer 2 just made their first purchase" in second
+    assert "bot → customer 1: 🏅 You've earned a badge: First referral!" in second
+    show = escalator(db, "customer", "show", "console:1").stdout
+    assert "stage     advocate (level 6)" in show

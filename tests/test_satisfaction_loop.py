@@ -3,6 +3,7 @@ follow-up by score group, escalation to staff, recovery."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -82,8 +83,12 @@ async def test_promoter_is_asked_what_they_love_then_invited_to_refer(harness: H
         await rt.settle()
         history = await rt.storage.history(A, 20)
         scores = await rt.storage.fetch_all("SELECT scale, score, comment FROM scores")
-    assert harness.customers.templates(A)[-1] == "comment_thanks"
-    assert [h.event for h in history][-3:] == ["rated", "commented", "referral_prompt"]
+    assert harness.customers.templates(A)[-2:] == ["comment_thanks", "referral_invite"]
+    assert re.search(
+        r"https://t\.me/escalator_bot\?start=ref-[A-Za-z0-9_-]{12}\b",
+        (harness.customers.sent[-1].text),
+    )
+    assert [h.event for h in history][-3:] == ["rated", "commented", "referral_invited"]
     assert scores == [("nps", 10, "Fast delivery!")]
 
 
@@ -135,8 +140,10 @@ async def test_detractor_is_escalated_and_the_loop_is_closed(harness: Harness) -
         harness.clock.advance(timedelta(days=30))
         await rt.settle()
         assert harness.customers.templates(A)[-1] == "escalated"
-        assert staff.templates()[-1] == "staff_customer_message"
-        assert "any news?" in staff.sent[-1].text
+        (relayed,) = [s for s in staff.sent if s.template == "staff_customer_message"]
+        assert "any news?" in relayed.text
+        reminders = [s.text for s in staff.sent if s.template == "staff_sla_reminder"]
+        assert len(reminders) == 1 and "still unclaimed" in reminders[0]  # next one: +30 min
 
         await staff_act(rt.engine, rt.storage, case_id, "claim", "Sam")
         await staff_act(rt.engine, rt.storage, case_id, "note", "Sam", "courier's fault")

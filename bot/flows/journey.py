@@ -6,9 +6,11 @@ the engine persists what it returns. Events the bot did not expect get a polite 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
-from bot.flows import checkin, escalation, onboarding, satisfaction
+from bot.flows import checkin, escalation, onboarding, recognition, referral, satisfaction
 from bot.flows.common import (
     advance_stage,
     engage,
@@ -23,12 +25,14 @@ from bot.flows.model import (
     ButtonPress,
     CancelJobs,
     Command,
+    Context,
     Customer,
     Decision,
     DeliveryFailed,
     Event,
     JobDue,
     JobKind,
+    Json,
     Line,
     LogEntry,
     NonText,
@@ -42,9 +46,9 @@ from bot.flows.model import (
 from bot.flows.policy import FlowPolicy
 from bot.flows.stages import StageTrigger
 
-__all__ = ["COMMANDS", "CUSTOMER_INITIATED", "decide", "needs_history"]
+__all__ = ["COMMANDS", "CUSTOMER_INITIATED", "Needs", "decide", "needs"]
 
-COMMANDS = ("start", "help", "stop", "status")
+COMMANDS = ("start", "help", "stop", "status", "refer", "badges", "leaderboard")
 """Commands a customer can send; `me` is an alias of `status`."""
 
 CUSTOMER_INITIATED = (Start, Text, ButtonPress, Command, NonText)
@@ -52,40 +56,69 @@ CUSTOMER_INITIATED = (Start, Text, ButtonPress, Command, NonText)
 _YES = frozenset({"yes", "y", "yeah", "yep", "sorted", "solved", "fixed", "ok", "okay", "thanks"})
 
 
-def needs_history(event: Event) -> bool:
-    """Whether the engine must load the customer's journey history before deciding."""
-    return isinstance(event, Command) and event.name in {"status", "me"}
+@dataclass(frozen=True)
+class Needs:
+    """What the engine must read before deciding `event` (most events need nothing)."""
+
+    history: bool = False
+    leaderboard: bool = False
+    referral_code: str | None = None
+
+
+def needs(event: Event) -> Needs:
+    if isinstance(event, Command) and event.name in {"status", "me"}:
+        return Needs(history=True)
+    if isinstance(event, Command) and event.name == "leaderboard":
+        return Needs(leaderboard=True)
+    if isinstance(event, Start) and referral.is_referral_payload(event.payload):
+        return Needs(referral_code=(event.payload or "").strip())
+    return Needs()
 
 
 def decide(
-    customer: Customer | None, event: Event, now: datetime, policy: FlowPolicy
+    customer: Customer | None,
+    event: Event,
+    now: datetime,
+    policy: FlowPolicy,
+    context: Context | None = None,
 ) -> Decision | None:
     """Decide what `event` does to `customer`; None when it concerns nobody we know."""
+    context = context or Context()
     if customer is None:
         if not isinstance(event, CUSTOMER_INITIATED):
             return None
         fresh = new_customer(event.key, event.profile, now)
         captured = onboarding.capture(
-            fresh, event.payload if isinstance(event, Start) else None, now, policy
+            fresh,
+            event.payload if isinstance(event, Start) else None,
+            now,
+            policy,
+            context.referrer,
         )
         if isinstance(event, Start):
             return captured
         # Someone wrote before /start (e.g. after clearing the chat): capture, then answer.
-        return captured.then(_route(captured.customer, event, now, policy))
+        return captured.then(_route(captured.customer, event, now, policy, context))
     if isinstance(event, CUSTOMER_INITIATED):
         customer = with_profile(customer, event.profile)
         if customer.unreachable:
             # They are writing to us, so they have unblocked the bot.
             customer = customer.evolve(unreachable=False)
-    return _route(customer, event, now, policy)
+    if customer.referral_code is None:  # customers from before referral links existed
+        customer = customer.evolve(
+            referral_code=referral.code_for(customer.id, policy.referral_secret)
+        )
+    return _route(customer, event, now, policy, context)
 
 
-def _route(customer: Customer, event: Event, now: datetime, policy: FlowPolicy) -> Decision:
+def _route(
+    customer: Customer, event: Event, now: datetime, policy: FlowPolicy, context: Context
+) -> Decision:
     match event:
         case Start(payload=payload):
             return onboarding.restart(customer, payload, now, policy)
-        case Command(name=name):
-            return _command(customer, name)
+        case Command(name=name, args=args):
+            return _command(customer, name, args, context)
         case ButtonPress(data=data):
             return _button(customer, data, now, policy)
         case Text(text=text):
@@ -107,6 +140,12 @@ def _route(customer: Customer, event: Event, now: datetime, policy: FlowPolicy) 
                 now,
                 policy,
             )
+        case JobDue(kind=JobKind.REFERRAL_JOINED, payload=payload):
+            return referral.friend_joined(customer, str(payload.get("friend", "")), policy)
+        case JobDue(kind=JobKind.REFERRAL_CONVERTED, payload=payload):
+            return referral.friend_converted(customer, str(payload.get("friend", "")), policy)
+        case JobDue(kind=JobKind.AWARD, payload=payload):
+            return _monthly_award(customer, payload, policy)
         case DeliveryFailed(reason=reason, unreachable=unreachable):
             return escalation.delivery_failed(customer, reason, unreachable)
         case PurchaseRecorded(order_id=order_id, amount=amount):
@@ -118,7 +157,7 @@ def _route(customer: Customer, event: Event, now: datetime, policy: FlowPolicy) 
     raise AssertionError(f"unrouted event {event!r}")  # pragma: no cover - exhaustive match
 
 
-def _command(customer: Customer, name: str) -> Decision:
+def _command(customer: Customer, name: str, args: tuple[str, ...], context: Context) -> Decision:
     match name:
         case "help":
             return onboarding.help_(customer)
@@ -126,6 +165,15 @@ def _command(customer: Customer, name: str) -> Decision:
             return onboarding.opt_out(customer)
         case "status" | "me":
             return onboarding.status(customer)
+        case "refer" | "invite":
+            return referral.invite(customer)
+        case "badges":
+            return Decision(
+                customer=customer,
+                messages=(reply(customer, "badges", badges=list(customer.badges)),),
+            )
+        case "leaderboard":
+            return _leaderboard(customer, args, context)
     return Decision(
         customer=customer, messages=(reply(customer, "unknown_command", command=name[:64]),)
     )
@@ -215,17 +263,44 @@ def _survey_due(customer: Customer, now: datetime, policy: FlowPolicy) -> Decisi
     return satisfaction.ask(customer, now, policy)
 
 
+def _leaderboard(customer: Customer, args: tuple[str, ...], context: Context) -> Decision:
+    """Top referrers by first name, among those who chose to appear; `join`/`leave` choose."""
+    choice = args[0].lower() if args else ""
+    if choice in {"join", "leave"}:
+        customer = customer.evolve(leaderboard_opt_in=choice == "join")
+        return Decision(
+            customer=customer,
+            messages=(reply(customer, "leaderboard_choice", joined=choice == "join"),),
+            log=(LogEntry(f"leaderboard_{choice}", customer.stage, customer.stage),),
+        )
+    rows: list[Json] = [
+        {"name": row.first_name, "converted": row.converted, "joined": row.joined}
+        for row in context.leaderboard
+    ]
+    message = reply(customer, "leaderboard", rows=rows, opted_in=customer.leaderboard_opt_in)
+    return Decision(customer=customer, messages=(message,))
+
+
+def _monthly_award(customer: Customer, payload: Mapping[str, Json], policy: FlowPolicy) -> Decision:
+    badge = str(payload.get("badge", ""))
+    for rule in policy.recognition_rules:
+        if rule.metric is None and badge:
+            return recognition.award(customer, badge, rule)
+    return Decision(customer=customer)
+
+
 def _purchase(
     customer: Customer, order_id: str, amount: float | None, now: datetime, policy: FlowPolicy
 ) -> Decision:
     """A transaction: the customer climbs to `customer`; a check-in follows in a few days."""
+    customer = customer.evolve(purchases=customer.purchases + 1)
     moved = advance_stage(customer, StageTrigger.PURCHASE, order_id)
     if not moved.log:
         moved = Decision(
             customer=customer,
             log=(LogEntry("purchase", customer.stage, customer.stage, order_id),),
         )
-    return moved.then(
+    return moved.then(referral.converted(moved.customer, now)).then(
         Decision(
             customer=moved.customer,
             records=(PurchaseRow(order_id, amount),),

@@ -15,6 +15,7 @@ from bot.flows.dialogue import DialogueState
 from bot.flows.stages import Stage
 
 __all__ = [
+    "BadgeAwarded",
     "Blocked",
     "Button",
     "ButtonPress",
@@ -23,6 +24,7 @@ __all__ = [
     "CaseOpened",
     "ClearButtons",
     "Command",
+    "Context",
     "Customer",
     "CustomerKey",
     "Decision",
@@ -32,6 +34,7 @@ __all__ = [
     "JobDue",
     "JobKind",
     "Json",
+    "LeaderRow",
     "Line",
     "LogEntry",
     "NonText",
@@ -41,6 +44,8 @@ __all__ = [
     "PurchaseRecorded",
     "PurchaseRow",
     "Record",
+    "ReferralConverted",
+    "ReferralJoined",
     "ScheduleJob",
     "ScoreComment",
     "ScoreRow",
@@ -100,6 +105,16 @@ class Customer:
     """The open escalation case, if any: while set, automation pauses and messages go to staff."""
     case_claimed_by: str | None = None
     cases_opened: int = 0
+    referral_code: str | None = None
+    referred_by: str | None = None
+    """The id of the customer whose link brought this one."""
+    referrals_joined: int = 0
+    referrals_converted: int = 0
+    purchases: int = 0
+    promoter_streak: int = 0
+    """Promoter scores in a row (reset by any other score)."""
+    badges: tuple[str, ...] = ()
+    leaderboard_opt_in: bool = False
     history: tuple[HistoryEntry, ...] = ()
 
     @property
@@ -173,6 +188,9 @@ class JobKind(StrEnum):
     SURVEY = "survey"
     RECOVERY = "recovery"
     SLA = "sla"
+    REFERRAL_JOINED = "referral_joined"
+    REFERRAL_CONVERTED = "referral_converted"
+    AWARD = "award"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -262,6 +280,8 @@ class ScheduleJob:
     kind: JobKind
     due_at: datetime
     payload: Mapping[str, Json] = field(default_factory=dict)
+    customer: CustomerKey | None = None
+    """Another customer the job is for (a referrer to tell); None for the deciding customer."""
 
 
 @dataclass(frozen=True)
@@ -323,7 +343,49 @@ class Line:
     case_id: str | None = None
 
 
-Record: TypeAlias = PurchaseRow | ScoreRow | ScoreComment | CaseOpened | CaseChanged | Line
+@dataclass(frozen=True)
+class ReferralJoined:
+    """The deciding customer joined through `referrer`'s link."""
+
+    referrer: str
+
+
+@dataclass(frozen=True)
+class ReferralConverted:
+    """The deciding customer, who was referred, made their first purchase."""
+
+
+@dataclass(frozen=True)
+class BadgeAwarded:
+    badge: str
+
+
+Record: TypeAlias = (
+    PurchaseRow
+    | ScoreRow
+    | ScoreComment
+    | CaseOpened
+    | CaseChanged
+    | Line
+    | ReferralJoined
+    | ReferralConverted
+    | BadgeAwarded
+)
+
+
+@dataclass(frozen=True)
+class LeaderRow:
+    first_name: str
+    converted: int
+    joined: int
+
+
+@dataclass(frozen=True)
+class Context:
+    """What some events need read from storage besides the customer (loaded by the engine)."""
+
+    referrer: Customer | None = None
+    leaderboard: tuple[LeaderRow, ...] = ()
 
 
 @dataclass(frozen=True)

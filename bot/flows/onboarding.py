@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from bot.flows import referral
 from bot.flows.common import reply
 from bot.flows.dialogue import DIALOGUE, DialogueState, DialogueTrigger
 from bot.flows.model import (
@@ -36,21 +37,43 @@ def clean_payload(payload: str | None) -> str | None:
     return payload if _PAYLOAD.match(payload) else None
 
 
-def capture(customer: Customer, payload: str | None, now: datetime, policy: FlowPolicy) -> Decision:
-    """A new customer started the bot: record where they came from, welcome, plan a check-in."""
-    source = clean_payload(payload)
-    customer = customer.evolve(source=source)
-    return Decision(
-        customer=customer,
-        messages=(reply(customer, "welcome"),),
-        schedule=(ScheduleJob(JobKind.CHECKIN, now + policy.checkin_delay),),
-        log=(LogEntry("captured", None, customer.stage, source),),
+def capture(
+    customer: Customer,
+    payload: str | None,
+    now: datetime,
+    policy: FlowPolicy,
+    referrer: Customer | None = None,
+) -> Decision:
+    """A new customer started the bot: record where they came from, welcome, plan a check-in.
+
+    A referral code attributes them to the referrer (once); a campaign name is their source.
+    """
+    code = referral.code_for(customer.id, policy.referral_secret)
+    payload = None if payload is None else payload.strip()
+    referred = referral.is_referral_payload(payload)
+    source = None if referred else clean_payload(payload)
+    customer = customer.evolve(source=source, referral_code=code)
+    decision = Decision(
+        customer=customer, log=(LogEntry("captured", None, customer.stage, source),)
+    )
+    if referred:
+        assert payload is not None
+        decision = decision.then(referral.attribute(customer, payload, referrer, now))
+    return decision.then(
+        Decision(
+            customer=decision.customer,
+            messages=(reply(decision.customer, "welcome"),),
+            schedule=(ScheduleJob(JobKind.CHECKIN, now + policy.checkin_delay),),
+        )
     )
 
 
 def restart(customer: Customer, payload: str | None, now: datetime, policy: FlowPolicy) -> Decision:
     """`/start` from a known customer: opt back in if they had stopped, else just greet."""
     detail = clean_payload(payload)
+    if payload is not None and referral.is_referral_payload(payload.strip()):
+        refusal = referral.refused(customer, payload.strip(), "already a customer")
+        return refusal.then(restart(refusal.customer, None, now, policy))
     if customer.opted_out:
         customer = customer.evolve(opted_out=False)
         return Decision(

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
-__all__ = ["DEFAULT_TRIGGERS", "FlowPolicy"]
+__all__ = ["DEFAULT_RULES", "DEFAULT_TRIGGERS", "FlowPolicy", "Rule"]
 
 DEFAULT_TRIGGERS = (
     "refund",
@@ -20,6 +20,30 @@ DEFAULT_TRIGGERS = (
     "wrong item",
     "money back",
     "speak to a human",
+)
+
+
+Metric = Literal["converted_referrals", "joined_referrals", "promoter_streak"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A recognition rule: when `metric` reaches `at_least`, award `badge` (once) and announce it
+    with `template`; `stage` (ambassador) lifts the customer too. Monthly rules (`metric` None)
+    are awarded by the monthly job to the month's top referrer."""
+
+    badge: str
+    template: str
+    metric: Metric | None = None
+    at_least: int = 1
+    stage: Literal["ambassador"] | None = None
+
+
+DEFAULT_RULES = (
+    Rule("First referral", "badge_awarded", "converted_referrals", 1),
+    Rule("Brand ambassador", "badge_ambassador", "converted_referrals", 3, stage="ambassador"),
+    Rule("Loyal fan", "badge_awarded", "promoter_streak", 2),
+    Rule("Top referrer of {month}", "badge_top_referrer"),
 )
 
 
@@ -40,6 +64,11 @@ class FlowPolicy:
     escalation_sla: timedelta | None = timedelta(minutes=30)
     """An unclaimed case is brought back to staff's attention after this long."""
     sla_reminders: int = 2
+    recognition_rules: tuple[Rule, ...] = DEFAULT_RULES
+    advocate_on: Literal["join", "conversion"] = "join"
+    """A referrer becomes an advocate when a friend joins, or only when one buys."""
+    referral_secret: bytes = b"escalator"
+    """Keys referral codes so they cannot be guessed from customer ids (set per deployment)."""
     max_text_length: int = 4000
     """Longer customer text is accepted but trimmed where it is stored or quoted back."""
     _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.flows import recognition, referral
 from bot.flows.common import reply
 from bot.flows.dialogue import DIALOGUE, DialogueState, DialogueTrigger
 from bot.flows.escalation import open_case
@@ -73,13 +74,14 @@ def rate(customer: Customer, score: int, policy: FlowPolicy) -> Decision:
     group = policy.score_group(score)
     question = customer.question_id
     customer = customer.evolve(
+        promoter_streak=customer.promoter_streak + 1 if group == "promoter" else 0,
         pending_score=score,
         question_id=question + 1,
         dialogue=DIALOGUE.next(customer.dialogue, DialogueTrigger.RATED),
     )
     follow_up = reply(customer, f"followup_{group}", score=score)
     skip = ((Button("button_skip", f"{question + 1}:skip"),),)
-    return Decision(
+    rated = Decision(
         customer=customer,
         messages=(
             ClearButtons(question),
@@ -94,6 +96,7 @@ def rate(customer: Customer, score: int, policy: FlowPolicy) -> Decision:
             ),
         ),
     )
+    return rated.then(recognition.evaluate(customer, policy))
 
 
 def unusable_answer(customer: Customer, policy: FlowPolicy) -> Decision:
@@ -129,12 +132,12 @@ def comment(customer: Customer, text: str | None, now: datetime, policy: FlowPol
             customer=customer, messages=(ClearButtons(question),), records=records
         ).then(opened)
     customer = customer.evolve(dialogue=DIALOGUE.next(customer.dialogue, DialogueTrigger.ANSWER))
-    log = [LogEntry("commented" if text else "comment_skipped", customer.stage, customer.stage)]
-    if group == "promoter":
-        log.append(LogEntry("referral_prompt", customer.stage, customer.stage))
-    return Decision(
+    thanked = Decision(
         customer=customer,
         messages=(ClearButtons(question), reply(customer, "comment_thanks", group=group)),
         records=records,
-        log=tuple(log),
+        log=(LogEntry("commented" if text else "comment_skipped", customer.stage, customer.stage),),
     )
+    if group == "promoter":  # a happy customer: make recommending easy, right now
+        thanked = thanked.then(referral.invite(customer))
+    return thanked

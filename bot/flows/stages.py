@@ -50,6 +50,8 @@ STAGES: TransitionTable[Stage] = TransitionTable(
     edges={
         (Stage.CAPTURED, StageTrigger.FIRST_ANSWER): Stage.ENGAGED,
         (Stage.CAPTURED, StageTrigger.PURCHASE): Stage.CUSTOMER,
+        # Bringing a friend is engagement enough: such a customer is an advocate already.
+        (Stage.CAPTURED, StageTrigger.REFERRAL): Stage.ADVOCATE,
         (Stage.ENGAGED, StageTrigger.PURCHASE): Stage.CUSTOMER,
         (Stage.ENGAGED, StageTrigger.REFERRAL): Stage.ADVOCATE,
         (Stage.CUSTOMER, StageTrigger.REFERRAL): Stage.ADVOCATE,

@@ -24,7 +24,7 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -236,6 +236,10 @@ class TelegramChannel:
     def __init__(self, bot: Bot, limiter: RateLimiter) -> None:
         self._bot = bot
         self._limiter = limiter
+
+    @property
+    def extra_context(self) -> Mapping[str, object]:
+        return {"bot_username": self._bot.username}
 
     async def send(self, row: OutboxRow, message: Rendered) -> str | None:
         chat_id = int(row.key.external_id)

@@ -21,6 +21,7 @@ from bot.flows.model import (
     HistoryEntry,
     JobKind,
     Json,
+    LeaderRow,
     LogEntry,
     Record,
     ScheduleJob,
@@ -138,6 +139,11 @@ class Storage(Protocol):
     async def customer(self, key: CustomerKey, history: int = 0) -> Customer | None: ...
 
     async def find_customers(self, pattern: str, limit: int = 20) -> list[Customer]: ...
+
+    async def customer_by_code(self, code: str) -> Customer | None:
+        """The customer whose referral code this is."""
+
+    async def leaderboard(self, limit: int) -> list[LeaderRow]: ...
 
     async def history(self, key: CustomerKey, limit: int) -> tuple[HistoryEntry, ...]: ...
 

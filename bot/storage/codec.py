@@ -13,6 +13,7 @@ from bot.flows.stages import Stage
 
 __all__ = [
     "CUSTOMER_COLUMNS",
+    "CUSTOMER_FIELDS",
     "buttons_from_json",
     "buttons_to_json",
     "customer_from_row",
@@ -27,8 +28,10 @@ __all__ = [
 CUSTOMER_COLUMNS = (
     "id, channel, external_id, stage, dialogue, question_id, first_name, language, source, "
     "opted_out, unreachable, created_at, updated_at, reasks, last_survey_at, pending_score, "
-    "case_id, case_claimed_by, cases_opened"
+    "case_id, case_claimed_by, cases_opened, referral_code, referred_by, referrals_joined, "
+    "referrals_converted, purchases, promoter_streak, badges, leaderboard_opt_in"
 )
+CUSTOMER_FIELDS = len(CUSTOMER_COLUMNS.split(","))
 
 
 def epoch(value: datetime) -> float:
@@ -68,6 +71,14 @@ def customer_to_row(customer: Customer) -> tuple[object, ...]:
         customer.case_id,
         customer.case_claimed_by,
         customer.cases_opened,
+        customer.referral_code,
+        customer.referred_by,
+        customer.referrals_joined,
+        customer.referrals_converted,
+        customer.purchases,
+        customer.promoter_streak,
+        dump(list(customer.badges)),
+        int(customer.leaderboard_opt_in),
     )
 
 
@@ -90,6 +101,14 @@ def customer_from_row(row: Sequence[Any], history: tuple[HistoryEntry, ...] = ()
         case_id=row[16],
         case_claimed_by=row[17],
         cases_opened=int(row[18]),
+        referral_code=row[19],
+        referred_by=row[20],
+        referrals_joined=int(row[21]),
+        referrals_converted=int(row[22]),
+        purchases=int(row[23]),
+        promoter_streak=int(row[24]),
+        badges=tuple(json.loads(row[25])),
+        leaderboard_opt_in=bool(row[26]),
         history=history,
     )
 

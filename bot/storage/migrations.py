@@ -186,11 +186,46 @@ async def staff_threads(db: aiosqlite.Connection) -> None:
     )
 
 
+async def referrals_and_badges(db: aiosqlite.Connection) -> None:
+    await _run(
+        db,
+        """
+        ALTER TABLE customers ADD COLUMN referral_code TEXT;
+        ALTER TABLE customers ADD COLUMN referred_by TEXT;
+        ALTER TABLE customers ADD COLUMN referrals_joined INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE customers ADD COLUMN referrals_converted INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE customers ADD COLUMN purchases INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE customers ADD COLUMN promoter_streak INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE customers ADD COLUMN badges TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE customers ADD COLUMN leaderboard_opt_in INTEGER NOT NULL DEFAULT 0;
+        CREATE UNIQUE INDEX customers_referral_code ON customers(referral_code);
+        CREATE INDEX customers_leaderboard ON customers(referrals_converted DESC)
+            WHERE leaderboard_opt_in = 1;
+        CREATE TABLE referrals (
+            referee_id TEXT PRIMARY KEY,
+            referrer_id TEXT NOT NULL,
+            joined_at REAL NOT NULL,
+            converted_at REAL
+        ) WITHOUT ROWID;
+        CREATE INDEX referrals_referrer ON referrals(referrer_id);
+        CREATE INDEX referrals_converted ON referrals(converted_at);
+        CREATE TABLE badges (
+            customer_id TEXT NOT NULL,
+            badge TEXT NOT NULL,
+            awarded_at REAL NOT NULL,
+            PRIMARY KEY (customer_id, badge)
+        ) WITHOUT ROWID;
+        CREATE INDEX badges_awarded ON badges(awarded_at)
+        """,
+    )
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "initial schema", initial_schema),
     (2, "durable inbox", durable_inbox),
     (3, "cases, scores and purchases", cases_and_scores),
     (4, "staff threads", staff_threads),
+    (5, "referrals and badges", referrals_and_badges),
 )
 
 

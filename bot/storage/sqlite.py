@@ -26,6 +26,7 @@ import aiosqlite
 
 from bot.errors import StorageError
 from bot.flows.model import (
+    BadgeAwarded,
     CaseChanged,
     CaseOpened,
     Customer,
@@ -33,9 +34,12 @@ from bot.flows.model import (
     HistoryEntry,
     JobKind,
     Json,
+    LeaderRow,
     Line,
     PurchaseRow,
     Record,
+    ReferralConverted,
+    ReferralJoined,
     ScoreComment,
     ScoreRow,
 )
@@ -49,6 +53,7 @@ from bot.storage.base import (
 )
 from bot.storage.codec import (
     CUSTOMER_COLUMNS,
+    CUSTOMER_FIELDS,
     buttons_from_json,
     buttons_to_json,
     customer_from_row,
@@ -68,14 +73,19 @@ __all__ = ["SQLiteStorage"]
 # merging many units' rows per kind keeps each unit's own order (cancel jobs before scheduling).
 _SQL: dict[str, str] = {
     "customer": (
-        f"INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES ({', '.join('?' * 19)}) "
+        f"INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES ({', '.join('?' * CUSTOMER_FIELDS)}) "
         "ON CONFLICT(id) DO UPDATE SET stage=excluded.stage, dialogue=excluded.dialogue, "
         "question_id=excluded.question_id, first_name=excluded.first_name, "
         "language=excluded.language, source=excluded.source, opted_out=excluded.opted_out, "
         "unreachable=excluded.unreachable, updated_at=excluded.updated_at, "
         "reasks=excluded.reasks, last_survey_at=excluded.last_survey_at, "
         "pending_score=excluded.pending_score, case_id=excluded.case_id, "
-        "case_claimed_by=excluded.case_claimed_by, cases_opened=excluded.cases_opened"
+        "case_claimed_by=excluded.case_claimed_by, cases_opened=excluded.cases_opened, "
+        "referral_code=excluded.referral_code, referred_by=excluded.referred_by, "
+        "referrals_joined=excluded.referrals_joined, "
+        "referrals_converted=excluded.referrals_converted, purchases=excluded.purchases, "
+        "promoter_streak=excluded.promoter_streak, badges=excluded.badges, "
+        "leaderboard_opt_in=excluded.leaderboard_opt_in"
     ),
     "inbound": "INSERT INTO inbound (key, customer_id, at) VALUES (?, ?, ?)",
     "job_done": "UPDATE jobs SET status='done', finished_at=? WHERE id=? AND status='pending'",
@@ -105,6 +115,13 @@ _SQL: dict[str, str] = {
         "UPDATE cases SET status='open', claimed_by=NULL, claimed_at=NULL, resolved_by=NULL, "
         "resolved_at=NULL, reopened=reopened+1 WHERE id=?"
     ),
+    "referral": (
+        "INSERT OR IGNORE INTO referrals (referee_id, referrer_id, joined_at) VALUES (?, ?, ?)"
+    ),
+    "referral_converted": (
+        "UPDATE referrals SET converted_at=? WHERE referee_id=? AND converted_at IS NULL"
+    ),
+    "badge": "INSERT OR IGNORE INTO badges (customer_id, badge, awarded_at) VALUES (?, ?, ?)",
     "line": (
         "INSERT INTO conversation (customer_id, at, author, name, text, case_id) "
         "VALUES (?,?,?,?,?,?)"
@@ -215,6 +232,22 @@ class SQLiteStorage:
         )
         return [(row[0], row[1], row[2]) for row in rows]
 
+    async def schedule_system(
+        self,
+        jobs: Sequence[tuple[str, str, datetime, dict[str, Json]]],
+        meta: tuple[str, str],
+    ) -> None:
+        """Jobs planned by the system rather than by one customer's event, with the meta value
+        that records having planned them, in one transaction."""
+        rows: Rows = {
+            "jobs": [
+                (customer_id, kind, epoch(due), dump(payload), epoch(due))
+                for customer_id, kind, due, payload in jobs
+            ],
+            "meta": [meta],
+        }
+        await self._submit(rows)
+
     async def set_meta(self, name: str, value: str) -> None:
         await self._submit({"meta": [(name, value)]})
 
@@ -309,6 +342,40 @@ class SQLiteStorage:
             return None
         entries = await self.history(key, history) if history else ()
         return customer_from_row(rows[0], entries)
+
+    async def customer_by_code(self, code: str) -> Customer | None:
+        rows = list(
+            await self._reader.execute_fetchall(
+                f"SELECT {CUSTOMER_COLUMNS} FROM customers WHERE referral_code = ?", (code,)
+            )
+        )
+        return customer_from_row(rows[0]) if rows else None
+
+    async def leaderboard(self, limit: int) -> list[LeaderRow]:
+        """Top referrers among those who opted in to appear, by first name only."""
+        rows = await self._reader.execute_fetchall(
+            "SELECT coalesce(first_name, ''), referrals_converted, referrals_joined "
+            "FROM customers WHERE leaderboard_opt_in = 1 AND referrals_joined > 0 "
+            "ORDER BY referrals_converted DESC, referrals_joined DESC, created_at LIMIT ?",
+            (limit,),
+        )
+        return [LeaderRow(row[0], row[1], row[2]) for row in rows]
+
+    async def referral_generations(
+        self, key: CustomerKey, depth: int = 10
+    ) -> list[tuple[int, int, int]]:
+        """Per generation below `key`: (generation, people brought, of whom converted)."""
+        rows = await self._reader.execute_fetchall(
+            "WITH RECURSIVE chain(id, generation, converted) AS ("
+            " SELECT referee_id, 1, converted_at IS NOT NULL FROM referrals WHERE referrer_id = ?"
+            " UNION ALL"
+            " SELECT r.referee_id, c.generation + 1, r.converted_at IS NOT NULL"
+            " FROM referrals r JOIN chain c ON r.referrer_id = c.id WHERE c.generation < ?"
+            ") SELECT generation, count(*), sum(converted) FROM chain GROUP BY generation "
+            "ORDER BY generation",
+            (key.id, depth),
+        )
+        return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
 
     async def find_customers(self, pattern: str, limit: int = 20) -> list[Customer]:
         like = f"%{pattern}%"
@@ -483,7 +550,13 @@ def _change_rows(change: Change) -> Rows:
         ]
     if change.schedule:
         rows["jobs"] = [
-            (cid, job.kind.value, epoch(job.due_at), dump(dict(job.payload)), at)
+            (
+                cid if job.customer is None else job.customer.id,
+                job.kind.value,
+                epoch(job.due_at),
+                dump(dict(job.payload)),
+                at,
+            )
             for job in change.schedule
         ]
     if change.log:
@@ -537,6 +610,12 @@ def _record_row(record: Record, cid: str, at: float) -> tuple[str, tuple[object,
             return "case_open_again", (case_id,)
         case Line(author=author, text=text, name=name, case_id=case_id):
             return "line", (cid, at, author, name, text, case_id)
+        case ReferralJoined(referrer=referrer):
+            return "referral", (cid, referrer, at)
+        case ReferralConverted():
+            return "referral_converted", (at, cid)
+        case BadgeAwarded(badge=badge):
+            return "badge", (cid, badge, at)
     raise AssertionError(record)  # pragma: no cover
 
 

@@ -121,6 +121,40 @@ async def test_whole_journey_from_a_campaign_link(api: FakeBotApi, tmp_path: Pat
         assert customer.case_id is None
 
 
+async def test_referral_link_and_badges_on_telegram(api: FakeBotApi, tmp_path: Path) -> None:
+    clock = ManualClock()
+    async with running_bot(api, tmp_path / "t.db", clock) as rt:
+        api.text(ADA, "/start")
+        await api.wait_for(lambda: len(api.texts_to(ADA)) == 1)
+        clock.advance(timedelta(days=2))
+        await api.wait_for(lambda: len(api.texts_to(ADA)) == 2)
+        await press(api, ADA, "Great 😀")
+        await api.wait_for(lambda: len(api.texts_to(ADA)) == 4)
+        await press(api, ADA, "10")
+        await api.wait_for(lambda: len(api.texts_to(ADA)) == 5)
+        api.text(ADA, "the people")
+        await api.wait_for(lambda: len(api.texts_to(ADA)) == 7)
+        invite = api.texts_to(ADA)[6]
+        (link,) = {
+            w.rstrip("”") for w in invite.split() if w.startswith("https://t.me/escalator_bot?")
+        }
+        code = link.rsplit("=", 1)[1]
+        assert code.startswith("ref-")
+
+        api.text(502, f"/start {code}", name="Bo")
+        await api.wait_for(lambda: len(api.texts_to(ADA)) == 8)
+        assert "Bo just joined through your link" in api.texts_to(ADA)[7]
+        await record_purchase(rt.engine, rt.storage, key(502), "B-1")
+        await api.wait_for(lambda: len(api.texts_to(ADA)) == 10)
+        assert "first purchase" in api.texts_to(ADA)[8]
+        assert "First referral" in api.texts_to(ADA)[9]
+        api.text(ADA, "/badges")
+        await api.wait_for(lambda: len(api.texts_to(ADA)) == 11)
+        assert "🏅 First referral" in api.texts_to(ADA)[10]
+        customer = await rt.storage.customer(key(ADA))
+    assert customer is not None and customer.stage is Stage.ADVOCATE
+
+
 async def test_customer_values_are_escaped_for_telegram_html(
     api: FakeBotApi, tmp_path: Path
 ) -> None:
