@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import cast
 
 from bot.awards import MonthlyAwards
+from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.config import Settings
 from bot.engine import Engine
@@ -24,6 +25,7 @@ from bot.outbox import Channel, Outbox
 from bot.scheduler import Scheduler
 from bot.storage.sqlite import SQLiteStorage
 from bot.templates import Renderer
+from bot.versions import TemplateVersions
 
 __all__ = ["Runtime", "open_runtime", "policy_from"]
 
@@ -69,6 +71,7 @@ class Runtime:
     engine: Engine
     outbox: Outbox
     scheduler: Scheduler
+    templates: TemplateVersions
 
     async def settle(self) -> None:
         """Run due jobs and deliver messages until nothing more is due (the playground's beat)."""
@@ -92,6 +95,11 @@ async def open_runtime(
     storage = await SQLiteStorage.open(database or settings.database_path)
     try:
         renderer = Renderer(settings.templates_dir, settings.default_locale)
+        catalog = Catalog.load(settings.templates_dir / "catalog.toml")
+        versions = TemplateVersions(
+            storage, renderer, catalog, clock, refresh_every=settings.template_refresh
+        )
+        await versions.refresh(force=True)
         staff: Channel
         if hasattr(staff_channel, "send"):
             staff = cast(Channel, staff_channel)
@@ -117,10 +125,13 @@ async def open_runtime(
             staff,
             failed,
             defaults={"bot_username": settings.bot_username, "oncall": "@on-call"},
+            before_round=versions.refresh,
         )
         awards = MonthlyAwards(storage, policy, settings.tz)
         scheduler = Scheduler(storage, engine, clock, periodic=(awards.run,))
         wake.extend((outbox, scheduler))
-        yield Runtime(settings, policy, clock, storage, renderer, engine, outbox, scheduler)
+        yield Runtime(
+            settings, policy, clock, storage, renderer, engine, outbox, scheduler, versions
+        )
     finally:
         await storage.close()

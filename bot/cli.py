@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
+from bot import template_cli
 from bot.api import record_purchase, staff_act
 from bot.app import open_runtime
 from bot.clock import ManualClock, SystemClock
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--since", type=_date, help="YYYY-MM-DD (inclusive)")
     report.add_argument("--until", type=_date, help="YYYY-MM-DD (exclusive)")
     report.add_argument("--db", type=Path, help="SQLite file (default: DATABASE_URL)")
+    template_cli.add_parser(commands)
     nps = commands.add_parser("nps", help="NPS (or CSAT, per SURVEY_SCALE) over a period")
     nps.add_argument("--since", type=_date, help="YYYY-MM-DD (inclusive)")
     nps.add_argument("--until", type=_date, help="YYYY-MM-DD (exclusive)")
@@ -121,6 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_simulation(settings, args))
         if command == "report":
             return asyncio.run(report(settings, args))
+        if command == "templates":
+            return template_cli.run(
+                args,
+                lambda: open_runtime(settings, SystemClock(), {}, _Nowhere(), database=args.db),
+            )
         build_parser().parse_args([command, "--help"])
         return 2
     except EscalatorError as exc:
@@ -128,6 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `escalator templates list | head`
+        sys.stderr.close()
+        return 0
 
 
 def _logging(settings: Settings, *, quiet: bool) -> None:

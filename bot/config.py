@@ -75,6 +75,13 @@ class Settings(BaseSettings):
         default="join", validation_alias="ADVOCATE_ON"
     )
     recognition_rules_file: Path | None = Field(default=None, validation_alias="RECOGNITION_RULES")
+    template_refresh: float = Field(
+        default=2.0,
+        ge=0,
+        le=300,
+        validation_alias="TEMPLATE_REFRESH",
+        description="seconds between checks for new template versions",
+    )
     scheduler_interval: float = Field(
         default=1.0, gt=0, le=3600, validation_alias="SCHEDULER_INTERVAL"
     )

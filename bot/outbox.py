@@ -71,10 +71,12 @@ class Outbox:
         on_failure: Callable[[CustomerKey, str, bool], Awaitable[object]] | None = None,
         *,
         defaults: Mapping[str, object] | None = None,
+        before_round: Callable[[], Awaitable[object]] | None = None,
         batch: int = 500,
         concurrency: int = 64,
     ) -> None:
         self._defaults = dict(defaults or {})
+        self._before_round = before_round
         self._storage = storage
         self._renderer = renderer
         self._clock = clock
@@ -103,6 +105,8 @@ class Outbox:
         """Deliver every row that is due now; return how many were handled."""
         handled = 0
         async with self._drain_lock:
+            if self._before_round is not None:
+                await self._before_round()  # e.g. pick up an admin's new template version
             while True:
                 groups = self._due_groups(await self._storage.pending_outbox(self._batch))
                 if not groups:

@@ -10,9 +10,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def escalator(db: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def escalator(
+    db: Path, *args: str, stdin: str = "", extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SLACK_"))}
     env["DATABASE_URL"] = f"sqlite:///{db}"
+    env.update(extra or {})
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         input=stdin,
@@ -124,3 +127,72 @@ def test_referral_in_the_playground(tmp_path: Path) -> None:
     assert "bot → customer 1: 🏅 You've earned a badge: First referral!" in second
     show = escalator(db, "customer", "show", "console:1").stdout
     assert "stage     advocate (level 6)" in show
+
+
+EDITOR = """#!/bin/sh
+# A stand-in for $EDITOR: replaces the file being edited with $NEW_TEXT.
+printf '%s\\n' "$NEW_TEXT" > "$1"
+"""
+
+
+def test_templates_edit_is_validated_versioned_and_used_by_the_playground(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    editor = tmp_path / "editor.sh"
+    editor.write_text(EDITOR)
+    editor.chmod(0o755)
+
+    def edit(text: str) -> subprocess.CompletedProcess[str]:
+        return escalator(
+            db,
+            "templates",
+            "edit",
+            "checkin",
+            "--comment",
+            "friendlier",
+            extra={"EDITOR": str(editor), "NEW_TEXT": text},
+        )
+
+    first = escalator(db, "console", stdin="/start\n", extra={"TEMPLATE_REFRESH": "0"})
+    assert first.returncode == 0
+    typo = edit("Hey {{ frist_name }}, all good?")
+    assert typo.returncode == 1
+    assert "line 1: unknown variable 'frist_name'" in typo.stderr
+    fixed = edit("Hey {{ first_name }}, all good?")
+    assert fixed.returncode == 0 and "saved checkin [en] as version 2" in fixed.stdout
+    playground = escalator(db, "console", stdin="/wait 2d\n", extra={"TEMPLATE_REFRESH": "0"})
+    assert "bot: Hey Customer 1, all good?" in playground.stdout
+    history = escalator(db, "templates", "history", "checkin").stdout
+    assert "v2" in history and "friendlier" in history
+    back = escalator(db, "templates", "rollback", "checkin", "1")
+    assert "version 1 is current again (saved as version 3)" in back.stdout
+    shown = escalator(db, "templates", "show", "checkin").stdout
+    assert "quick check-in" in shown
+    preview = escalator(db, "templates", "preview", "welcome", "--locale", "de").stdout
+    assert "Ada" in preview and "<b>" not in preview
+    unknown = escalator(db, "templates", "show", "nonsense")
+    assert unknown.returncode == 2 and "no message named 'nonsense'" in unknown.stderr
+
+
+def test_templates_set_export_import_and_validate(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    good = tmp_path / "good.j2"
+    good.write_text("<b>Thanks!</b> Send /help any time.")
+    assert escalator(db, "templates", "set", "help", "--file", str(good)).returncode == 0
+    bad = tmp_path / "bad.j2"
+    bad.write_text("{{ ''.__class__ }}")
+    refused = escalator(db, "templates", "set", "help", "--file", str(bad))
+    assert refused.returncode == 2 and "not allowed in a message" in refused.stderr
+    out = tmp_path / "export"
+    assert "exported 116 texts" in escalator(db, "templates", "export", str(out)).stdout
+    assert (out / "en" / "help.j2").read_text() == "<b>Thanks!</b> Send /help any time."
+    (out / "de" / "help.j2").write_text("<b>Danke!</b>")
+    (out / "en" / "stale_button.j2").write_text("{{ nope }}")
+    rejected = escalator(db, "templates", "import", str(out))
+    assert rejected.returncode == 1 and "stale_button.j2" in rejected.stderr
+    assert "nothing was imported" in rejected.stderr
+    (out / "en" / "stale_button.j2").write_text("That button has expired.")
+    imported = escalator(db, "templates", "import", str(out))
+    assert "imported 2 changed texts (114 unchanged)" in imported.stdout
+    assert escalator(db, "templates", "validate", "--all").returncode == 0
+    listing = escalator(db, "templates", "list").stdout
+    assert "edited: de" in listing and "edited: en" in listing

@@ -220,12 +220,34 @@ async def referrals_and_badges(db: aiosqlite.Connection) -> None:
     )
 
 
+async def template_versions(db: aiosqlite.Connection) -> None:
+    # Admin edits over the shipped files; version 1 of every message is its shipped file, so
+    # rows start at 2. A row without source returns the message to the shipped text.
+    await _run(
+        db,
+        """
+        CREATE TABLE template_versions (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            locale TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            source TEXT,
+            author TEXT NOT NULL,
+            comment TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            UNIQUE (name, locale, version)
+        )
+        """,
+    )
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "initial schema", initial_schema),
     (2, "durable inbox", durable_inbox),
     (3, "cases, scores and purchases", cases_and_scores),
     (4, "staff threads", staff_threads),
     (5, "referrals and badges", referrals_and_badges),
+    (6, "template versions", template_versions),
 )
 
 

@@ -142,6 +142,11 @@ _SQL: dict[str, str] = {
         "INSERT INTO staff_threads (case_id, channel, ts) VALUES (?, ?, ?) "
         "ON CONFLICT(case_id) DO UPDATE SET channel=excluded.channel, ts=excluded.ts"
     ),
+    "template_version": (
+        "INSERT INTO template_versions (name, locale, version, source, author, comment, "
+        "created_at) VALUES (?, ?, (SELECT coalesce(max(version), 1) + 1 FROM template_versions "
+        "WHERE name = ? AND locale = ?), ?, ?, ?, ?)"
+    ),
     "meta": (
         "INSERT INTO meta (name, value) VALUES (?, ?) "
         "ON CONFLICT(name) DO UPDATE SET value=excluded.value"
@@ -247,6 +252,52 @@ class SQLiteStorage:
             "meta": [meta],
         }
         await self._submit(rows)
+
+    async def add_template_version(
+        self,
+        name: str,
+        locale: str,
+        source: str | None,
+        author: str,
+        comment: str,
+        at: datetime,
+    ) -> int:
+        """Store the next version of a message (None: back to the shipped text); its number."""
+        row = (name, locale, name, locale, source, author, comment, epoch(at))
+        await self._submit({"template_version": [row]})
+        rows = await self._reader.execute_fetchall(
+            "SELECT max(version) FROM template_versions WHERE name = ? AND locale = ?",
+            (name, locale),
+        )
+        return int(next(iter(rows))[0])
+
+    async def template_history(
+        self, name: str, locale: str
+    ) -> list[tuple[int, str | None, str, str, datetime]]:
+        """Stored versions, oldest first: (version, source, author, comment, at)."""
+        rows = await self._reader.execute_fetchall(
+            "SELECT version, source, author, comment, created_at FROM template_versions "
+            "WHERE name = ? AND locale = ? ORDER BY version",
+            (name, locale),
+        )
+        return [(r[0], r[1], r[2], r[3], moment(r[4])) for r in rows]
+
+    async def template_overrides(self) -> tuple[int, dict[str, str]]:
+        """The newest stored version of each message, where it is not the shipped text, keyed
+        `"<locale>/<name>.j2"`; and a marker that changes whenever a version is added."""
+        marker = await self._reader.execute_fetchall("SELECT max(id) FROM template_versions")
+        rows = await self._reader.execute_fetchall(
+            "SELECT t.locale, t.name, t.source FROM template_versions t JOIN ("
+            " SELECT name, locale, max(version) AS v FROM template_versions GROUP BY name, locale"
+            ") latest ON latest.name = t.name AND latest.locale = t.locale "
+            "AND latest.v = t.version WHERE t.source IS NOT NULL"
+        )
+        overrides = {f"{r[0]}/{r[1]}.j2": str(r[2]) for r in rows}
+        return int(next(iter(marker))[0] or 0), overrides
+
+    async def template_marker(self) -> int:
+        rows = await self._reader.execute_fetchall("SELECT max(id) FROM template_versions")
+        return int(next(iter(rows))[0] or 0)
 
     async def set_meta(self, name: str, value: str) -> None:
         await self._submit({"meta": [(name, value)]})

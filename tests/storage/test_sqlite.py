@@ -126,6 +126,7 @@ async def test_migrations_are_recorded_and_reopening_is_idempotent(db_path: Path
             (3, "cases, scores and purchases"),
             (4, "staff threads"),
             (5, "referrals and badges"),
+            (6, "template versions"),
         ]
         mode = await second.fetch_all("PRAGMA journal_mode")
         assert mode == [("wal",)]
