@@ -197,6 +197,7 @@ def _slack_bridge(settings: Settings, client: AsyncWebClient, rt: Runtime) -> Sl
         storage=rt.storage,
         renderer=rt.renderer,
         summary=summary,
+        templates=rt.templates,
     )
 
 

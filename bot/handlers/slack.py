@@ -34,10 +34,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from bot.flows.model import CustomerKey, Json, StaffVerb
+from bot.handlers.slack_templates import TemplateDesk
 from bot.outbox import Rendered
 from bot.storage.base import OutboxRow
 from bot.storage.sqlite import SQLiteStorage
 from bot.templates import Format, Renderer
+from bot.versions import TemplateVersions
 
 __all__ = ["SlackBridge", "SlackDesk", "make_client", "slack_to_plain"]
 
@@ -230,6 +232,7 @@ class SlackBridge:
         storage: SQLiteStorage,
         renderer: Renderer,
         summary: Summary,
+        templates: TemplateVersions | None = None,
     ) -> None:
         self._client = client
         self._channel = channel
@@ -253,6 +256,11 @@ class SlackBridge:
         self.app.event("message")(self._on_message)
         self.app.event("app_home_opened")(self._on_home)
         self.app.command("/escalator")(self._on_command)
+        self._template_desk = (
+            None
+            if templates is None
+            else TemplateDesk(self.app, templates, renderer, self.is_admin, self.display_name)
+        )
 
     # --- who may act ----------------------------------------------------------------------
 
@@ -351,7 +359,17 @@ class SlackBridge:
             )
         else:
             text = self._renderer.render("staff_not_allowed", {}, locale=None, fmt=Format.MRKDWN)
-        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}]
+        blocks: list[dict[str, Any]] = [
+            {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+        ]
+        if self._template_desk is not None and self.is_admin(user):
+            label = self._renderer.render("button_edit_messages", {}, locale=None, fmt=Format.TEXT)
+            button = {
+                "type": "button",
+                "action_id": "open_templates",
+                "text": {"type": "plain_text", "text": label},
+            }
+            blocks.append({"type": "actions", "elements": [button]})
         await client.views_publish(user_id=user, view={"type": "home", "blocks": blocks})
 
     async def _on_command(
@@ -359,6 +377,17 @@ class SlackBridge:
     ) -> None:
         await ack()
         user = command["user_id"]
+        words = command.get("text", "").strip().lower()
+        if words == "templates" and self._template_desk is not None:
+            opened = await self._template_desk.open_picker(
+                self._client, command["trigger_id"], user
+            )
+            if not opened:
+                text = self._renderer.render(
+                    "staff_not_allowed", {}, locale=None, fmt=Format.MRKDWN
+                )
+                await respond(text=text, response_type="ephemeral")
+            return
         if not await self.is_staff(user):
             text = self._renderer.render("staff_not_allowed", {}, locale=None, fmt=Format.MRKDWN)
         elif command.get("text", "").strip().lower() == "help":

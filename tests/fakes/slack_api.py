@@ -127,6 +127,9 @@ class FakeSlackApi:
     def _views_publish(self, _: dict[str, Any]) -> dict[str, Any]:
         return {"view": {"id": "V1"}}
 
+    def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"view": {**params.get("view", {}), "id": "V0MODAL", "hash": "h1"}}
+
     def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
         user = str(params["user"])
         name = self.users.get(user, user)

@@ -26,13 +26,13 @@ from tests.handlers.conftest import free_port, running_bot
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 CHANNEL = "C0ESC"
-SAM, EVE, ONCALL = "U0SAM", "U0EVE", "U0ONCALL"
+SAM, EVE, ONCALL, ADMIN = "U0SAM", "U0EVE", "U0ONCALL", "U0ADMIN"
 CUSTOMER = 701
 
 
 @pytest_asyncio.fixture
 async def slack() -> AsyncIterator[FakeSlackApi]:
-    fake = FakeSlackApi(users={SAM: "Sam", EVE: "Eve"})
+    fake = FakeSlackApi(users={SAM: "Sam", EVE: "Eve", ADMIN: "Ada Admin"})
     await fake.start()
     try:
         yield fake
@@ -58,6 +58,18 @@ class Desk:
         age: int = 0,
         extra: dict[str, str] | None = None,
     ) -> int:
+        status, _ = await self.exchange(body, content_type, secret=secret, age=age, extra=extra)
+        return status
+
+    async def exchange(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        secret: str | None = SECRET,
+        age: int = 0,
+        extra: dict[str, str] | None = None,
+    ) -> tuple[int, str]:
         headers = {"Content-Type": content_type, **(extra or {})}
         if secret is not None:
             ts = str(int(time.time()) - age)
@@ -69,7 +81,34 @@ class Desk:
             aiohttp.ClientSession() as http,
             http.post(self.url, data=body.encode(), headers=headers) as response,
         ):
-            return response.status
+            return response.status, await response.text()
+
+    async def submit(
+        self, user: str, callback_id: str, values: dict[str, Any], metadata: str = ""
+    ) -> dict[str, Any]:
+        """A modal submission; returns what the bot answered (its ack body)."""
+        payload = {
+            "type": "view_submission",
+            "team": {"id": "T0SHOP", "domain": "shop"},
+            "user": {"id": user, "username": user.lower(), "team_id": "T0SHOP"},
+            "api_app_id": "A0APP",
+            "token": "legacy",
+            "trigger_id": "trig",
+            "view": {
+                "id": "V0MODAL",
+                "type": "modal",
+                "callback_id": callback_id,
+                "private_metadata": metadata,
+                "state": {"values": values},
+                "hash": "h1",
+            },
+        }
+        status, text = await self.exchange(
+            "payload=" + quote(json.dumps(payload)), "application/x-www-form-urlencoded"
+        )
+        assert status == 200, text
+        result: dict[str, Any] = json.loads(text) if text else {}
+        return result
 
     async def event(self, event: dict[str, Any], event_id: str | None = None, **kw: Any) -> int:
         self._events += 1
@@ -163,6 +202,7 @@ async def desk_and_bot(
         "SLACK_API_BASE_URL": slack.base_url,
         "SLACK_ESCALATION_CHANNEL": CHANNEL,
         "SLACK_STAFF_USERS": SAM,
+        "SLACK_ADMIN_USERS": ADMIN,
         "SLACK_ONCALL": ONCALL,
         "PORT": str(port),
         "HOST": "127.0.0.1",
@@ -368,3 +408,74 @@ async def test_app_home_and_slash_command_summarise(
         assert "Open cases (1)" in slack.responses[0]["text"]
         assert "note:" in slack.responses[1]["text"]
         assert all(r["response_type"] == "ephemeral" for r in slack.responses)
+
+
+def text_value(text: str) -> dict[str, Any]:
+    return {"value": {"type": "plain_text_input", "value": text}}
+
+
+async def test_admins_edit_templates_in_a_modal(
+    api: FakeBotApi, slack: FakeSlackApi, tmp_path: Path
+) -> None:
+    clock = ManualClock()
+    async with desk_and_bot(api, slack, tmp_path, clock, TEMPLATE_REFRESH="0") as desk:
+        assert await desk.command(SAM, "templates") == 200  # staff, not an admin
+        await slack.wait_for(lambda: len(slack.responses) == 1)
+        assert "staff list" in slack.responses[0]["text"] and slack.of("views.open") == []
+        assert await desk.command(ADMIN, "templates") == 200
+        await slack.wait_for(lambda: len(slack.of("views.open")) == 1)
+        assert slack.of("views.open")[0]["view"]["callback_id"] == "tpl_pick"
+
+        picked = {
+            "message": {
+                "value": {"type": "static_select", "selected_option": {"value": "checkin"}}
+            },
+            "locale": {"value": {"type": "static_select", "selected_option": {"value": "en"}}},
+        }
+        editor = await desk.submit(ADMIN, "tpl_pick", picked)
+        assert editor["response_action"] == "update"
+        assert editor["view"]["callback_id"] == "tpl_edit"
+        source_block = next(b for b in editor["view"]["blocks"] if b.get("block_id") == "source")
+        assert "quick check-in" in source_block["element"]["initial_value"]
+        meta = editor["view"]["private_metadata"]
+
+        typo = await desk.submit(
+            ADMIN,
+            "tpl_edit",
+            {"source": text_value("Hi {{ frist_name }}!"), "comment": text_value("")},
+            meta,
+        )
+        assert typo["response_action"] == "errors"
+        assert "line 1: unknown variable 'frist_name'" in typo["errors"]["source"]
+
+        fixed = "Hi {{ first_name }}, all well?"
+        confirm = await desk.submit(
+            ADMIN, "tpl_edit", {"source": text_value(fixed), "comment": text_value("shorter")}, meta
+        )
+        assert confirm["view"]["callback_id"] == "tpl_confirm"
+        assert any(
+            "Hi Ada, all well?" in b.get("text", {}).get("text", "")
+            for b in confirm["view"]["blocks"]
+        )
+
+        forged = await desk.submit(
+            SAM, "tpl_confirm", {"source": text_value(fixed)}, confirm["view"]["private_metadata"]
+        )
+        assert forged["response_action"] == "errors"
+        saved = await desk.submit(
+            ADMIN, "tpl_confirm", {"source": text_value(fixed)}, confirm["view"]["private_metadata"]
+        )
+        assert "saved as version 2" in saved["view"]["blocks"][0]["text"]["text"]
+        history = await desk.rt.templates.history("checkin", "en")
+        assert [(v.number, v.author, v.comment) for v in history][-1] == (2, "Ada Admin", "shorter")
+
+        api.text(CUSTOMER, "/start")
+        await api.wait_for(lambda: len(api.texts_to(CUSTOMER)) == 1)
+        clock.advance(timedelta(days=2))
+        await api.wait_for(lambda: len(api.texts_to(CUSTOMER)) == 2)
+        assert api.texts_to(CUSTOMER)[1] == "Hi Ada, all well?"
+
+        assert await desk.event({"type": "app_home_opened", "user": ADMIN, "tab": "home"}) == 200
+        await slack.wait_for(lambda: len(slack.of("views.publish")) == 1)
+        home_blocks = slack.of("views.publish")[0]["view"]["blocks"]
+        assert home_blocks[-1]["elements"][0]["action_id"] == "open_templates"
