@@ -137,7 +137,10 @@ class Renderer:
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
-            auto_reload=True,
+            # Shipped files change only with a deploy; admin versions come through the
+            # DictLoader, whose freshness check is a dict lookup. Not stat()ing a file on
+            # every render is measurable (bench/README.md).
+            auto_reload=False,
             **options,
         )
 

@@ -85,7 +85,7 @@ async def test_promoter_is_asked_what_they_love_then_invited_to_refer(harness: H
         scores = await rt.storage.fetch_all("SELECT scale, score, comment FROM scores")
     assert harness.customers.templates(A)[-2:] == ["comment_thanks", "referral_invite"]
     assert re.search(
-        r"https://t\.me/escalator_bot\?start=ref-[A-Za-z0-9_-]{12}\b",
+        r"https://t\.me/escalator_bot\?start=ref-[A-Za-z0-9_-]{12}(?![A-Za-z0-9_-])",
         (harness.customers.sent[-1].text),
     )
     assert [h.event for h in history][-3:] == ["rated", "commented", "referral_invited"]

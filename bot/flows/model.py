@@ -6,7 +6,7 @@ Everything here is a frozen dataclass: flows receive them and return new ones; n
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal, TypeAlias
@@ -127,7 +127,15 @@ class Customer:
         return not (self.opted_out or self.unreachable)
 
     def evolve(self, **changes: object) -> Customer:
-        return replace(self, **changes)  # type: ignore[arg-type]
+        """A copy with `changes`. Faster than `dataclasses.replace` (no `__init__` over all the
+        fields), which matters: flows evolve a customer several times per event."""
+        unknown = changes.keys() - self.__dict__.keys()
+        if unknown:
+            raise TypeError(f"Customer has no field(s) {sorted(unknown)}")
+        copy = object.__new__(Customer)
+        copy.__dict__.update(self.__dict__)
+        copy.__dict__.update(changes)
+        return copy
 
 
 @dataclass(frozen=True)
