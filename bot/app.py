@@ -105,11 +105,14 @@ async def open_runtime(
             staff = cast(Channel, staff_channel)
         else:
             staff = staff_channel(storage, renderer)
-        wake: list[Outbox | Scheduler] = []
 
-        def committed() -> None:
-            for part in wake:
-                part.wake()
+        def committed(messages: bool, jobs_due_now: bool) -> None:
+            # Wake only what has work: a tick per commit would cost a query each.
+            # outbox and scheduler are built below; commits start after the yield.
+            if messages:
+                outbox.wake()
+            if jobs_due_now:
+                scheduler.wake()
 
         policy = policy_from(settings, await _referral_secret(settings, storage))
         engine = Engine(storage, policy, clock, on_commit=committed)
@@ -129,7 +132,6 @@ async def open_runtime(
         )
         awards = MonthlyAwards(storage, policy, settings.tz)
         scheduler = Scheduler(storage, engine, clock, periodic=(awards.run,))
-        wake.extend((outbox, scheduler))
         yield Runtime(
             settings, policy, clock, storage, renderer, engine, outbox, scheduler, versions
         )

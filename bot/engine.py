@@ -40,7 +40,7 @@ class Engine:
         storage: Storage,
         policy: FlowPolicy,
         clock: Clock,
-        on_commit: Callable[[], None] = lambda: None,
+        on_commit: Callable[[bool, bool], None] = lambda messages, jobs: None,
     ) -> None:
         self._storage = storage
         self._policy = policy
@@ -76,8 +76,9 @@ class Engine:
                 await self._storage.commit(change)
             except DuplicateInbound:
                 return Outcome.DUPLICATE
-        if change.outbox or any(job.due_at <= now for job in change.schedule):
-            self._on_commit()
+        due_now = any(job.due_at <= now for job in change.schedule)
+        if change.outbox or due_now:
+            self._on_commit(bool(change.outbox), due_now)
         return Outcome.DONE
 
     async def _context(self, need: Needs) -> Context | None:

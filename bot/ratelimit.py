@@ -1,18 +1,26 @@
 """Send pacing: an overall rate and a per-chat rate, as in Telegram's published limits.
 
-Per chat, the generic cell rate algorithm reserves a slot without awaiting. Overall, callers
-pass one at a time (a fair lock) and each is spaced from the moment the previous one actually
-went, not from when it was planned to: when the event loop lags, planned slots would bunch up
-and a server counting a sliding one-second window would see more than the rate.
+Per chat, the generic cell rate algorithm reserves a slot without awaiting.
+
+Overall, a sliding one-second window over the sends themselves: a send occupies the window from
+the moment it starts until one second after its response came back. A server that counts the
+requests arriving in any one-second window sees each of ours arrive somewhere in between, so it
+can never count more than `rate` — whatever the network or the event loop's lag did to the
+timing — and no time is lost to planned slots that fired late. The cost is the round trip:
+the rate achieved is about `rate / (1 s + latency)`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 __all__ = ["RateLimiter"]
+
+_IN_FLIGHT = math.inf
 
 
 class RateLimiter:
@@ -25,20 +33,27 @@ class RateLimiter:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        # 5% under the limit: requests spaced exactly 1/rate apart still arrive bunched when the
-        # event loop is busy, and a server counting a sliding one-second window would see rate+1.
-        # The margin absorbs 50 ms of such jitter at 30/s.
-        self._overall_interval = 1.05 / overall
+        self._window_limit = max(1, math.floor(overall))
+        self._min_spacing = 1.0 / (2 * overall)
         self._chat_interval = 1.0 / per_chat
         self._chat_tolerance = (chat_burst - 1) * self._chat_interval
         self._monotonic = monotonic
         self._sleep = sleep
-        self._overall_next = 0.0
+        self._window: list[list[float]] = []  # [start, end]; end is inf while in flight
+        self._next_start = 0.0
         self._overall_lock = asyncio.Lock()
         self._chat_tat: dict[str, float] = {}
 
-    async def acquire(self, chat: str) -> None:
-        """Wait until one more message to `chat` keeps within both rates."""
+    @asynccontextmanager
+    async def slot(self, chat: str) -> AsyncIterator[None]:
+        """Wait for room to send one message to `chat`; hold it while the request is made."""
+        entry = await self._acquire(chat)
+        try:
+            yield
+        finally:
+            entry[1] = self._monotonic()
+
+    async def _acquire(self, chat: str) -> list[float]:
         now = self._monotonic()
         tat = max(self._chat_tat.get(chat, now), now)
         chat_at = max(now, tat - self._chat_tolerance)
@@ -46,12 +61,24 @@ class RateLimiter:
         if chat_at > now:
             await self._sleep(chat_at - now)
         async with self._overall_lock:
-            wait = self._overall_next - self._monotonic()
-            if wait > 0:
+            while True:
+                now = self._monotonic()
+                self._window = [e for e in self._window if e[1] + 1.0 > now]
+                wait = self._next_start - now
+                if len(self._window) >= self._window_limit:
+                    done = [e[1] for e in self._window if e[1] != _IN_FLIGHT]
+                    # all in flight: look again shortly, one of them will come back
+                    free_at = min(done) + 1.0 if done else now + 0.005
+                    wait = max(wait, free_at - now)
+                if wait <= 0:
+                    break
                 await self._sleep(wait)
-            self._overall_next = self._monotonic() + self._overall_interval
+            entry = [now, _IN_FLIGHT]
+            self._window.append(entry)
+            self._next_start = now + self._min_spacing
         if len(self._chat_tat) > 10_000:
-            self._forget_idle(self._monotonic())
+            self._forget_idle(now)
+        return entry
 
     def _forget_idle(self, now: float) -> None:
         for chat in [chat for chat, tat in self._chat_tat.items() if tat < now]:

@@ -248,29 +248,29 @@ class TelegramChannel:
         sent: Message | None = None
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
-            await self._limiter.acquire(row.key.external_id)
-            sent = await _call(
-                self._bot.send_message(
-                    chat_id,
-                    part,
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=markup if last else None,
+            async with self._limiter.slot(row.key.external_id):
+                sent = await _call(
+                    self._bot.send_message(
+                        chat_id,
+                        part,
+                        parse_mode=ParseMode.HTML,
+                        reply_markup=markup if last else None,
+                    )
                 )
-            )
         return None if sent is None else str(sent.message_id)
 
     async def clear_buttons(self, key: CustomerKey, platform_message_id: str | None) -> None:
         if platform_message_id is None:
             return
-        await self._limiter.acquire(key.external_id)
         try:
-            await _call(
-                self._bot.edit_message_reply_markup(
-                    chat_id=int(key.external_id),
-                    message_id=int(platform_message_id),
-                    reply_markup=None,
+            async with self._limiter.slot(key.external_id):
+                await _call(
+                    self._bot.edit_message_reply_markup(
+                        chat_id=int(key.external_id),
+                        message_id=int(platform_message_id),
+                        reply_markup=None,
+                    )
                 )
-            )
         except PermanentDeliveryError as exc:
             # "message is not modified" or a message too old to edit: the buttons are stale
             # anyway (presses are checked against the open question), so this is not an error.

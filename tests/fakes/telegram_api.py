@@ -59,6 +59,8 @@ class FakeBotApi:
     webhook: dict[str, Any] | None = None
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)
     flood_hits: int = 0
+    send_times: list[float] = field(default_factory=list)
+    """When each accepted sendMessage arrived (monotonic seconds)."""
 
     def __post_init__(self) -> None:
         self._update_ids = itertools.count(1)
@@ -242,6 +244,8 @@ class FakeBotApi:
                 status=404,
             )
         result = await handler(params)
+        if method == "sendMessage":
+            self.send_times.append(time.monotonic())
         if method != "getUpdates":
             self.accepted.append((method, params))
             await self._notify()

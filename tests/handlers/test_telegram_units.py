@@ -109,12 +109,19 @@ async def test_rate_limiter_paces_overall_and_per_chat() -> None:
         now[0] += seconds
 
     limiter = RateLimiter(overall=10, per_chat=1, monotonic=lambda: now[0], sleep=sleep)
-    for chat in range(20):
-        await limiter.acquire(str(chat))
-    assert now[0] >= 19 * 0.1  # 20 sends at 10/s take at least 1.9 s
+    starts = []
+    for chat in range(25):
+        async with limiter.slot(str(chat)):
+            starts.append(now[0])
+            now[0] += 0.02  # the request's round trip
+    for first, later in zip(starts, starts[10:], strict=False):
+        assert later - first >= 1.0  # never 11 sends in a second at 10/s
+    assert starts[-1] <= 2 * 1.02 + 0.2  # and no time is lost beyond the round trips
     start = now[0]
-    await limiter.acquire("a")
-    await limiter.acquire("a")
+    async with limiter.slot("a"):
+        pass
+    async with limiter.slot("a"):
+        pass
     assert now[0] - start >= 1.0  # two sends to one chat are a second apart
 
 
