@@ -15,12 +15,11 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 __all__ = ["RateLimiter"]
-
-_IN_FLIGHT = math.inf
 
 
 class RateLimiter:
@@ -39,7 +38,10 @@ class RateLimiter:
         self._chat_tolerance = (chat_burst - 1) * self._chat_interval
         self._monotonic = monotonic
         self._sleep = sleep
-        self._window: list[list[float]] = []  # [start, end]; end is inf while in flight
+        # The window is the sends in flight plus those whose response came back less than a
+        # second ago; responses arrive in time order, so expiry only ever pops from the left.
+        self._in_flight = 0
+        self._answered: deque[float] = deque()
         self._next_start = 0.0
         self._overall_lock = asyncio.Lock()
         self._chat_tat: dict[str, float] = {}
@@ -47,13 +49,14 @@ class RateLimiter:
     @asynccontextmanager
     async def slot(self, chat: str) -> AsyncIterator[None]:
         """Wait for room to send one message to `chat`; hold it while the request is made."""
-        entry = await self._acquire(chat)
+        await self._acquire(chat)
         try:
             yield
         finally:
-            entry[1] = self._monotonic()
+            self._in_flight -= 1
+            self._answered.append(self._monotonic())
 
-    async def _acquire(self, chat: str) -> list[float]:
+    async def _acquire(self, chat: str) -> None:
         now = self._monotonic()
         tat = max(self._chat_tat.get(chat, now), now)
         chat_at = max(now, tat - self._chat_tolerance)
@@ -63,22 +66,21 @@ class RateLimiter:
         async with self._overall_lock:
             while True:
                 now = self._monotonic()
-                self._window = [e for e in self._window if e[1] + 1.0 > now]
+                answered = self._answered
+                while answered and answered[0] + 1.0 <= now:
+                    answered.popleft()
                 wait = self._next_start - now
-                if len(self._window) >= self._window_limit:
-                    done = [e[1] for e in self._window if e[1] != _IN_FLIGHT]
+                if self._in_flight + len(answered) >= self._window_limit:
                     # all in flight: look again shortly, one of them will come back
-                    free_at = min(done) + 1.0 if done else now + 0.005
+                    free_at = answered[0] + 1.0 if answered else now + 0.005
                     wait = max(wait, free_at - now)
                 if wait <= 0:
                     break
                 await self._sleep(wait)
-            entry = [now, _IN_FLIGHT]
-            self._window.append(entry)
+            self._in_flight += 1
             self._next_start = now + self._min_spacing
         if len(self._chat_tat) > 10_000:
             self._forget_idle(now)
-        return entry
 
     def _forget_idle(self, now: float) -> None:
         for chat in [chat for chat, tat in self._chat_tat.items() if tat < now]:
