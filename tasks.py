@@ -59,6 +59,9 @@ def main() -> int:
             if code:
                 return code
         return 0
+    if task == "bench":
+        ensure_env("dev")
+        return run("python", "bench/run_all.py", *rest)
     sys.exit(f"unknown task {task!r}: use `python3 tasks.py run` or `python3 tasks.py test`")
 
 
