@@ -64,19 +64,19 @@ def environment() -> str:
 
 
 def rss_mb() -> float:
-    """Resident memory now, in MiB (where /proc is missing, the peak so far)."""
+    """Resident memory now, in MB of 10^6 bytes (where /proc is missing, the peak so far)."""
     try:
         with open("/proc/self/statm") as statm:
             pages = int(statm.read().split()[1])
     except OSError:
         return peak_rss_mb()
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
 def peak_rss_mb() -> float:
-    """The process's peak resident memory, in MiB (macOS reports bytes, Linux KiB)."""
+    """The process's peak resident memory, in MB of 10^6 bytes (macOS reports bytes, Linux KiB)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+    return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6
 
 
 async def seed_customers(path: Path, count: int, channel: str = "bench") -> None:

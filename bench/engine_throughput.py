@@ -104,7 +104,8 @@ async def run(customers: int, messages: int, in_flight: int, rate: float) -> lis
             p99,
             "ms",
             "<= 20 ms at 2,000 msg/s",
-            p99 <= 20,
+            # a lower offered rate says nothing about the target
+            p99 <= 20 and rate >= 2_000,
             f"{count} messages offered at {rate:,.0f}/s; median {p50:.1f} ms",
         ),
     ]
