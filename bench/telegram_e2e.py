@@ -175,12 +175,13 @@ async def ours(users: int) -> float:
     app = application(stub)
     with tempfile.TemporaryDirectory() as scratch:
         settings = load_settings(DATABASE_URL=f"sqlite:///{scratch}/e2e.db", _env_file=None)
-        channel = TelegramChannel(app.bot, RateLimiter(1e9, 1e9))
+        unpaced = RateLimiter(1e9, 1e9)
+        channel = TelegramChannel(app.bot, unpaced)
         async with (
             open_runtime(settings, SystemClock(), {"telegram": channel}, StubChannel()) as rt,
             app,
         ):
-            TelegramBridge(app, rt.engine.handle, rt.renderer)
+            TelegramBridge(app, rt.engine.handle, rt.renderer, unpaced)
             stop = asyncio.Event()
             outbox = asyncio.create_task(rt.outbox.run(stop, poll=0.05))
             per_user = updates(app.bot, users)

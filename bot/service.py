@@ -98,7 +98,7 @@ async def run_service(
     async with open_runtime(settings, clock or SystemClock(), {CHANNEL: channel}, staff_desk) as rt:
         if not await _initialize(application, stop):
             return
-        bridge = TelegramBridge(application, rt.engine.handle, rt.renderer)
+        bridge = TelegramBridge(application, rt.engine.handle, rt.renderer, limiter)
         inbox = InboxConsumer(rt.storage, bridge.process_raw, customer_of)
         desk = None if slack is None else _slack_bridge(settings, slack, rt)
         loops = [

@@ -186,10 +186,12 @@ class TelegramBridge:
         application: Application[Any, Any, Any, Any, Any, Any],
         handle: Callable[[Event], Awaitable[object]],
         renderer: Renderer,
+        limiter: RateLimiter,
     ) -> None:
         self.application = application
         self._handle = handle
         self._renderer = renderer
+        self._limiter = limiter
         application.add_handler(TypeHandler(Update, self._on_update))
 
     async def process_raw(self, body: str) -> None:
@@ -223,7 +225,9 @@ class TelegramBridge:
     async def _notice(self, chat_id: int) -> None:
         text = self._renderer.render("private_only", {}, locale=None, fmt=Format.HTML)
         try:
-            await self.application.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
+            # paced with every other send: the server counts this one too
+            async with self._limiter.slot(str(chat_id)):
+                await self.application.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
         except TelegramError as exc:
             log.info("could not tell group %s that the bot is private-only: %s", chat_id, exc)
 
