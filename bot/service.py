@@ -268,5 +268,11 @@ async def _poll(bot: Bot, rt: Runtime, inbox: InboxConsumer, stop: asyncio.Event
 def _install_signal_handlers(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        try:
             loop.add_signal_handler(sig, stop.set)
+        except NotImplementedError:
+            # Windows event loops have no add_signal_handler; the plain handler still works
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+        except (RuntimeError, ValueError) as exc:
+            # not the main thread: whoever started us must set `stop` to shut down
+            log.warning("cannot handle %s here (%s); stop the bot from its caller", sig.name, exc)
