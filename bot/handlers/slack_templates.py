@@ -17,7 +17,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.templates import Format, Renderer, html_to_text
+from bot.templates import Format, Renderer, escape_mrkdwn, html_to_text
 from bot.validation import FORMATS
 from bot.versions import TemplateVersions
 
@@ -115,8 +115,9 @@ class TemplateDesk:
         variables = ", ".join(f"`{v.name}` ({v.type})" for v in spec.variables) or "none"
         history = await self._templates.history(name, locale)
         recent = "\n".join(
-            f"v{v.number} · {v.author} · {v.at:%Y-%m-%d %H:%M}"
-            + (f" · {v.comment}" if v.comment else "")
+            # author and comment are free text: no pings or disguised links from them
+            f"v{v.number} · {escape_mrkdwn(v.author)} · {v.at:%Y-%m-%d %H:%M}"
+            + (f" · {escape_mrkdwn(v.comment)}" if v.comment else "")
             if v.at
             else f"v{v.number} · shipped text"
             for v in history[-5:]

@@ -450,7 +450,10 @@ async def test_admins_edit_templates_in_a_modal(
 
         fixed = "Hi {{ first_name }}, all well?"
         confirm = await desk.submit(
-            ADMIN, "tpl_edit", {"source": text_value(fixed), "comment": text_value("shorter")}, meta
+            ADMIN,
+            "tpl_edit",
+            {"source": text_value(fixed), "comment": text_value("shorter <!channel>")},
+            meta,
         )
         assert confirm["view"]["callback_id"] == "tpl_confirm"
         assert any(
@@ -467,7 +470,15 @@ async def test_admins_edit_templates_in_a_modal(
         )
         assert "saved as version 2" in saved["view"]["blocks"][0]["text"]["text"]
         history = await desk.rt.templates.history("checkin", "en")
-        assert [(v.number, v.author, v.comment) for v in history][-1] == (2, "Ada Admin", "shorter")
+        assert [(v.number, v.author, v.comment) for v in history][-1] == (
+            2,
+            "Ada Admin",
+            "shorter <!channel>",
+        )
+        reopened = await desk.submit(ADMIN, "tpl_pick", picked)
+        shown = json.dumps(reopened["view"]["blocks"], ensure_ascii=False)
+        assert "v2 · Ada Admin" in shown and "shorter &lt;!channel&gt;" in shown
+        assert "<!channel>" not in shown  # a comment pings nobody
 
         api.text(CUSTOMER, "/start")
         await api.wait_for(lambda: len(api.texts_to(CUSTOMER)) == 1)
