@@ -15,11 +15,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.flows.model import CustomerKey
-from bot.outbox import Rendered
+from bot.delivery.outbox import Rendered
 from bot.storage.base import OutboxRow
 from bot.storage.codec import CUSTOMER_COLUMNS, CUSTOMER_FIELDS
 from bot.storage.sqlite import SQLiteStorage
-from bot.templates import Format
+from bot.messages.templates import Format
 
 __all__ = [
     "ROOT",

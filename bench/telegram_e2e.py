@@ -40,7 +40,7 @@ from bot.app import open_runtime
 from bot.clock import SystemClock
 from bot.config import load_settings
 from bot.handlers.telegram import TelegramBridge, TelegramChannel
-from bot.ratelimit import RateLimiter
+from bot.delivery.ratelimit import RateLimiter
 
 ME = {"id": 1, "is_bot": True, "first_name": "Bench", "username": "bench_bot"}
 

@@ -6,7 +6,7 @@ should be (the same order id twice changes nothing) and delivered by the running
 
 from __future__ import annotations
 
-from bot.engine import Engine, Outcome
+from bot.delivery.engine import Engine, Outcome
 from bot.errors import InvalidInput
 from bot.flows.model import CustomerKey, PurchaseRecorded, StaffAction, StaffVerb
 from bot.storage.base import Storage

@@ -14,18 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from bot.awards import MonthlyAwards
-from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.config import Settings
-from bot.engine import Engine
+from bot.delivery.awards import MonthlyAwards
+from bot.delivery.engine import Engine
+from bot.delivery.outbox import Channel, Outbox
+from bot.delivery.scheduler import Scheduler
 from bot.flows import FlowPolicy
 from bot.flows.model import CustomerKey, DeliveryFailed
-from bot.outbox import Channel, Outbox
-from bot.scheduler import Scheduler
+from bot.messages.catalog import Catalog
+from bot.messages.templates import Renderer
+from bot.messages.versions import TemplateVersions
 from bot.storage.sqlite import SQLiteStorage
-from bot.templates import Renderer
-from bot.versions import TemplateVersions
 
 __all__ = ["Runtime", "open_runtime", "policy_from"]
 

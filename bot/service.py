@@ -27,6 +27,9 @@ from bot.api import staff_act
 from bot.app import Runtime, open_runtime
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.delivery.inbox import InboxConsumer
+from bot.delivery.outbox import Channel
+from bot.delivery.ratelimit import RateLimiter
 from bot.errors import ConfigError, InvalidInput
 from bot.flows.model import Json, StaffVerb
 from bot.handlers.slack import SlackBridge, SlackDesk, make_client, run_socket_mode
@@ -38,13 +41,10 @@ from bot.handlers.telegram import (
     TelegramChannel,
     customer_of,
 )
-from bot.inbox import InboxConsumer
-from bot.outbox import Channel
-from bot.ratelimit import RateLimiter
+from bot.handlers.web import WebServer, build_web_app
+from bot.messages.templates import Renderer
 from bot.reports import desk_summary
 from bot.storage.sqlite import SQLiteStorage
-from bot.templates import Renderer
-from bot.web import WebServer, build_web_app
 
 __all__ = ["build_application", "run_service"]
 

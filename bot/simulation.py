@@ -23,13 +23,13 @@ from bot.api import record_purchase, staff_act
 from bot.app import Runtime, open_runtime
 from bot.clock import ManualClock
 from bot.config import Settings
+from bot.delivery.outbox import Rendered
 from bot.errors import InvalidInput
 from bot.flows.model import ButtonPress, CustomerKey, Event, Profile, Start, Text
 from bot.flows.referral import code_for
-from bot.outbox import Rendered
+from bot.messages.templates import Format
 from bot.reports import JourneyReport, journey_report
 from bot.storage.base import OutboxRow
-from bot.templates import Format
 
 __all__ = ["simulate"]
 

@@ -14,12 +14,12 @@ import pytest_asyncio
 from bot.app import Runtime, open_runtime
 from bot.clock import ManualClock
 from bot.config import Settings, load_settings
+from bot.delivery.outbox import Rendered
 from bot.errors import DeliveryError
 from bot.flows.model import CustomerKey
-from bot.outbox import Rendered
+from bot.messages.templates import Format
 from bot.storage.base import OutboxRow
 from bot.storage.sqlite import SQLiteStorage
-from bot.templates import Format
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ import pytest
 from bot.api import record_purchase, staff_act
 from bot.app import Runtime
 from bot.config import load_settings
-from bot.engine import Outcome
+from bot.delivery.engine import Outcome
 from bot.errors import InvalidInput
 from bot.flows.model import ButtonPress, CustomerKey, NonText, Start, Text
 from bot.flows.stages import Stage

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TextIO, cast
 
+from bot.delivery.outbox import Rendered
 from bot.durations import format_duration, parse_duration
 from bot.errors import InvalidInput
 from bot.flows.model import (
@@ -35,9 +36,8 @@ from bot.flows.model import (
     Start,
     Text,
 )
-from bot.outbox import Rendered
+from bot.messages.templates import Format
 from bot.storage.base import OutboxRow
-from bot.templates import Format
 
 __all__ = [
     "CHANNEL",

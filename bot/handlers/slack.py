@@ -32,14 +32,14 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.delivery.outbox import Rendered
 from bot.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from bot.flows.model import CustomerKey, Json, StaffVerb
 from bot.handlers.slack_templates import TemplateDesk
-from bot.outbox import Rendered
+from bot.messages.templates import Format, Renderer
+from bot.messages.versions import TemplateVersions
 from bot.storage.base import OutboxRow
 from bot.storage.sqlite import SQLiteStorage
-from bot.templates import Format, Renderer
-from bot.versions import TemplateVersions
 
 __all__ = ["SlackBridge", "SlackDesk", "make_client", "slack_to_plain"]
 

@@ -17,9 +17,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.templates import Format, Renderer, escape_mrkdwn, html_to_text
-from bot.validation import FORMATS
-from bot.versions import TemplateVersions
+from bot.messages.templates import Format, Renderer, escape_mrkdwn, html_to_text
+from bot.messages.validation import FORMATS
+from bot.messages.versions import TemplateVersions
 
 __all__ = ["TemplateDesk"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from bot.delivery.outbox import Rendered
 from bot.flows.model import CustomerKey
-from bot.outbox import Rendered
+from bot.messages.templates import Format
 from bot.storage.base import OutboxRow
-from bot.templates import Format
 
 __all__ = ["LogStaffChannel"]
 

@@ -50,6 +50,8 @@ from telegram.error import (
 from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.helpers import effective_message_type
 
+from bot.delivery.outbox import Rendered
+from bot.delivery.ratelimit import RateLimiter
 from bot.errors import (
     DeliveryError,
     PermanentDeliveryError,
@@ -67,10 +69,8 @@ from bot.flows.model import (
     Start,
     Text,
 )
-from bot.outbox import Rendered
-from bot.ratelimit import RateLimiter
+from bot.messages.templates import Format, Renderer
 from bot.storage.base import OutboxRow
-from bot.templates import Format, Renderer
 
 __all__ = [
     "ALLOWED_UPDATES",

@@ -11,7 +11,7 @@ import aiohttp
 
 from bot.api import record_purchase, staff_act
 from bot.clock import ManualClock
-from bot.engine import Outcome
+from bot.delivery.engine import Outcome
 from bot.flows.model import CustomerKey
 from bot.flows.stages import Stage
 from tests.fakes.telegram_api import BAD_REQUEST, BLOCKED, SERVER_ERROR, TOO_MANY, FakeBotApi

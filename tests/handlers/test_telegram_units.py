@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 from telegram import Bot, Update
 
+from bot.delivery.ratelimit import RateLimiter
 from bot.flows.model import Blocked, ButtonPress, Command, NonText, Start, Text
 from bot.handlers.telegram import ForeignButton, NotPrivate, customer_of, split_text, to_event
-from bot.ratelimit import RateLimiter
 
 BOT = Bot("1:x")
 USER = {"id": 7, "is_bot": False, "first_name": "Ada", "language_code": "pt-BR"}

@@ -15,10 +15,10 @@ from datetime import datetime
 from enum import StrEnum
 
 from bot.clock import Clock
+from bot.delivery.locks import KeyedLock
 from bot.flows import FlowPolicy, decide
 from bot.flows.journey import Needs, needs
 from bot.flows.model import ClearButtons, Context, Decision, Event, JobDue, OutMessage
-from bot.locks import KeyedLock
 from bot.storage.base import Change, DuplicateInbound, OutboxItem, Storage
 
 __all__ = ["Engine", "Outcome"]

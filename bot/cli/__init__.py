@@ -19,12 +19,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from bot import template_cli
 from bot.api import record_purchase, staff_act
 from bot.app import open_runtime
+from bot.cli import templates as template_cli
 from bot.clock import ManualClock, SystemClock
 from bot.config import Settings, load_settings
-from bot.engine import Outcome
+from bot.delivery.engine import Outcome
+from bot.delivery.outbox import Rendered
 from bot.errors import EscalatorError, InvalidInput, TransientDeliveryError
 from bot.flows.model import CustomerKey, StaffVerb
 from bot.handlers.console import (
@@ -34,12 +35,11 @@ from bot.handlers.console import (
     Playground,
     stdin_lines,
 )
-from bot.outbox import Rendered
+from bot.messages.templates import Format
 from bot.reports import journey_report, score_summary
 from bot.simulation import simulate
 from bot.storage.base import OutboxRow
 from bot.storage.sqlite import SQLiteStorage
-from bot.templates import Format
 
 __all__ = ["main"]
 

@@ -13,8 +13,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from bot.delivery.loops import nap
 from bot.errors import StorageError
-from bot.loops import nap
 from bot.storage.base import Storage
 
 __all__ = ["InboxConsumer"]

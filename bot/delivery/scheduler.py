@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from bot.clock import Clock
-from bot.engine import Engine, Outcome
+from bot.delivery.engine import Engine, Outcome
+from bot.delivery.loops import nap
 from bot.flows.model import JobDue
-from bot.loops import nap
 from bot.storage.base import Storage
 
 __all__ = ["Scheduler"]

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.catalog import Catalog
 from bot.config import load_settings
 from bot.errors import InvalidInput
 from bot.flows.model import CustomerKey, Start
-from bot.templates import Format, Renderer
-from bot.validation import ValidationFailed, validate
+from bot.messages.catalog import Catalog
+from bot.messages.templates import Format, Renderer
+from bot.messages.validation import ValidationFailed, validate
 from tests.conftest import Harness
 
-ROOT = Path(__file__).resolve().parents[1] / "templates" / "messages"
+ROOT = Path(__file__).resolve().parents[2] / "templates" / "messages"
 CATALOG = Catalog.load(ROOT / "catalog.toml")
 RENDERER = Renderer(ROOT)
 LOCALES = RENDERER.locales()

@@ -21,15 +21,15 @@ from typing import Protocol
 from jinja2 import TemplateError
 
 from bot.clock import Clock
+from bot.delivery.loops import nap
 from bot.errors import (
     PermanentDeliveryError,
     RecipientUnreachable,
     TransientDeliveryError,
 )
 from bot.flows.model import CustomerKey, Json
-from bot.loops import nap
+from bot.messages.templates import Format, Renderer, TemplateMissing
 from bot.storage.base import DeliveryResult, OutboxRow, Storage
-from bot.templates import Format, Renderer, TemplateMissing
 
 __all__ = ["Channel", "Outbox", "Rendered"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from bot.engine import Outcome
+from bot.delivery.engine import Outcome
 from bot.errors import PermanentDeliveryError, RecipientUnreachable, TransientDeliveryError
 from bot.flows.model import ButtonPress, Command, CustomerKey, NonText, Start, Text
 from bot.flows.stages import Stage

@@ -12,12 +12,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.errors import InvalidInput
+from bot.messages.catalog import Catalog
+from bot.messages.templates import Renderer
+from bot.messages.validation import Problem, ValidationFailed, validate
 from bot.storage.sqlite import SQLiteStorage
-from bot.templates import Renderer
-from bot.validation import Problem, ValidationFailed, validate
 
 __all__ = ["TemplateVersions", "Version"]
 

@@ -19,9 +19,9 @@ from typing import Any
 from bot.app import Runtime
 from bot.errors import InvalidInput
 from bot.flows.model import CustomerKey
-from bot.templates import html_to_text
-from bot.validation import FORMATS
-from bot.versions import TemplateVersions
+from bot.messages.templates import html_to_text
+from bot.messages.validation import FORMATS
+from bot.messages.versions import TemplateVersions
 
 __all__ = ["add_parser", "run"]
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from jinja2 import TemplateError, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 
-from bot.catalog import LIMITS, MessageSpec
 from bot.errors import EscalatorError
-from bot.templates import Format, Renderer, html_to_text
+from bot.messages.catalog import LIMITS, MessageSpec
+from bot.messages.templates import Format, Renderer, html_to_text
 
 __all__ = ["FORMATS", "MAX_SOURCE", "Problem", "ValidationFailed", "validate"]
 

@@ -1,0 +1,1 @@
+"""The Jinja2 side: rendering, the message catalogue, validation and admin versions."""

@@ -1,0 +1,317 @@
+"""SQLite schema migrations: registered functions, each applied and recorded in `migrations`
+in one transaction.
+
+Add a migration by appending a function to `MIGRATIONS`; never edit one that has shipped.
+Several processes may open a fresh file at once (the bot and a CLI command): each migration is
+chosen and applied under the write lock (`BEGIN IMMEDIATE`), so exactly one process applies it
+and the others see it applied.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from bot.errors import StorageError
+
+__all__ = ["MIGRATIONS", "migrate"]
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def _run(db: sqlite3.Connection, script: str) -> None:
+    # executescript would COMMIT first; run statement by statement inside our transaction.
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def initial_schema(db: sqlite3.Connection) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE customers (
+            id TEXT PRIMARY KEY,
+            channel TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            dialogue TEXT NOT NULL,
+            question_id INTEGER NOT NULL DEFAULT 0,
+            first_name TEXT,
+            language TEXT,
+            source TEXT,
+            opted_out INTEGER NOT NULL DEFAULT 0,
+            unreachable INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX customers_stage ON customers(stage);
+        CREATE TABLE journey (
+            id INTEGER PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            at REAL NOT NULL,
+            event TEXT NOT NULL,
+            from_stage TEXT,
+            to_stage TEXT,
+            detail TEXT
+        );
+        CREATE INDEX journey_customer ON journey(customer_id, id);
+        CREATE INDEX journey_at ON journey(at);
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            due_at REAL NOT NULL,
+            payload TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL DEFAULT 'pending',
+            created_at REAL NOT NULL,
+            finished_at REAL
+        );
+        CREATE INDEX jobs_due ON jobs(due_at) WHERE status = 'pending';
+        CREATE INDEX jobs_customer ON jobs(customer_id, kind) WHERE status = 'pending';
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            audience TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            template TEXT NOT NULL,
+            context TEXT NOT NULL,
+            buttons TEXT NOT NULL,
+            question_id INTEGER,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            created_at REAL NOT NULL,
+            sent_at REAL,
+            platform_message_id TEXT,
+            last_error TEXT
+        );
+        CREATE INDEX outbox_pending ON outbox(id) WHERE status = 'pending';
+        CREATE INDEX outbox_question ON outbox(customer_id, question_id)
+            WHERE question_id IS NOT NULL;
+        CREATE TABLE inbound (
+            key TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            at REAL NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE meta (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        ) WITHOUT ROWID
+        """,
+    )
+
+
+def durable_inbox(db: sqlite3.Connection) -> None:
+    # Platform updates are written here before they are acknowledged, so an update the
+    # platform considers delivered survives a crash before the engine has handled it.
+    _run(
+        db,
+        """
+        CREATE TABLE inbox (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            body TEXT NOT NULL,
+            received_at REAL NOT NULL
+        )
+        """,
+    )
+
+
+def cases_and_scores(db: sqlite3.Connection) -> None:
+    _run(
+        db,
+        """
+        ALTER TABLE customers ADD COLUMN reasks INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE customers ADD COLUMN last_survey_at REAL;
+        ALTER TABLE customers ADD COLUMN pending_score INTEGER;
+        ALTER TABLE customers ADD COLUMN case_id TEXT;
+        ALTER TABLE customers ADD COLUMN case_claimed_by TEXT;
+        ALTER TABLE customers ADD COLUMN cases_opened INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE purchases (
+            order_id TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            amount REAL,
+            at REAL NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX purchases_customer ON purchases(customer_id, at);
+        CREATE TABLE scores (
+            id INTEGER PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            scale TEXT NOT NULL,
+            score INTEGER NOT NULL,
+            comment TEXT,
+            at REAL NOT NULL
+        );
+        CREATE INDEX scores_customer ON scores(customer_id, id);
+        CREATE INDEX scores_at ON scores(at);
+        CREATE TABLE cases (
+            id TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            trigger_text TEXT,
+            opened_at REAL NOT NULL,
+            claimed_by TEXT,
+            claimed_at REAL,
+            resolved_by TEXT,
+            resolved_at REAL,
+            reopened INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX cases_status ON cases(status, opened_at);
+        CREATE TABLE conversation (
+            id INTEGER PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            at REAL NOT NULL,
+            author TEXT NOT NULL,
+            name TEXT,
+            text TEXT NOT NULL,
+            case_id TEXT
+        );
+        CREATE INDEX conversation_customer ON conversation(customer_id, id)
+        """,
+    )
+
+
+def staff_threads(db: sqlite3.Connection) -> None:
+    # Where each case lives on the staff desk (a Slack channel and the card's ts).
+    _run(
+        db,
+        """
+        CREATE TABLE staff_threads (
+            case_id TEXT PRIMARY KEY,
+            channel TEXT NOT NULL,
+            ts TEXT NOT NULL,
+            UNIQUE (channel, ts)
+        ) WITHOUT ROWID
+        """,
+    )
+
+
+def referrals_and_badges(db: sqlite3.Connection) -> None:
+    _run(
+        db,
+        """
+        ALTER TABLE customers ADD COLUMN referral_code TEXT;
+        ALTER TABLE customers ADD COLUMN referred_by TEXT;
+        ALTER TABLE customers ADD COLUMN referrals_joined INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE customers ADD COLUMN referrals_converted INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE customers ADD COLUMN purchases INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE customers ADD COLUMN promoter_streak INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE customers ADD COLUMN badges TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE customers ADD COLUMN leaderboard_opt_in INTEGER NOT NULL DEFAULT 0;
+        CREATE UNIQUE INDEX customers_referral_code ON customers(referral_code);
+        CREATE INDEX customers_leaderboard ON customers(referrals_converted DESC)
+            WHERE leaderboard_opt_in = 1;
+        CREATE TABLE referrals (
+            referee_id TEXT PRIMARY KEY,
+            referrer_id TEXT NOT NULL,
+            joined_at REAL NOT NULL,
+            converted_at REAL
+        ) WITHOUT ROWID;
+        CREATE INDEX referrals_referrer ON referrals(referrer_id);
+        CREATE INDEX referrals_converted ON referrals(converted_at);
+        CREATE TABLE badges (
+            customer_id TEXT NOT NULL,
+            badge TEXT NOT NULL,
+            awarded_at REAL NOT NULL,
+            PRIMARY KEY (customer_id, badge)
+        ) WITHOUT ROWID;
+        CREATE INDEX badges_awarded ON badges(awarded_at)
+        """,
+    )
+
+
+def template_versions(db: sqlite3.Connection) -> None:
+    # Admin edits over the shipped files; version 1 of every message is its shipped file, so
+    # rows start at 2. A row without source returns the message to the shipped text.
+    _run(
+        db,
+        """
+        CREATE TABLE template_versions (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            locale TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            source TEXT,
+            author TEXT NOT NULL,
+            comment TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            UNIQUE (name, locale, version)
+        )
+        """,
+    )
+
+
+def leases_versions_subjects(db: sqlite3.Connection) -> None:
+    # `version` lets a write check that the customer did not change since it was read (another
+    # process may write too); `lease_until` lets a claimed work row be taken over once its
+    # claimer is gone; `subject` keys "one live job of a kind per subject" in an index, so the
+    # rule holds whatever code schedules jobs. Existing duplicates are cancelled, newest kept.
+    _run(
+        db,
+        """
+        ALTER TABLE customers ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE jobs ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+        ALTER TABLE jobs ADD COLUMN lease_until REAL NOT NULL DEFAULT 0;
+        UPDATE jobs SET subject = coalesce(json_extract(payload, '$.case_id'), '')
+            WHERE kind = 'sla';
+        UPDATE jobs SET subject = 'legacy:' || id
+            WHERE kind IN ('referral_joined', 'referral_converted', 'award');
+        UPDATE jobs SET status = 'cancelled' WHERE status = 'pending' AND id NOT IN (
+            SELECT max(id) FROM jobs WHERE status = 'pending' GROUP BY customer_id, kind, subject);
+        CREATE UNIQUE INDEX jobs_live ON jobs(customer_id, kind, subject) WHERE status = 'pending';
+        ALTER TABLE outbox ADD COLUMN lease_until REAL NOT NULL DEFAULT 0;
+        CREATE INDEX outbox_recipient ON outbox(customer_id, audience, id)
+            WHERE status = 'pending';
+        ALTER TABLE inbox ADD COLUMN grp TEXT NOT NULL DEFAULT '';
+        ALTER TABLE inbox ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE inbox ADD COLUMN lease_until REAL NOT NULL DEFAULT 0;
+        CREATE INDEX inbox_order ON inbox(seq, id);
+        CREATE INDEX inbox_group ON inbox(grp, seq)
+        """,
+    )
+
+
+MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
+    (1, "initial schema", initial_schema),
+    (2, "durable inbox", durable_inbox),
+    (3, "cases, scores and purchases", cases_and_scores),
+    (4, "staff threads", staff_threads),
+    (5, "referrals and badges", referrals_and_badges),
+    (6, "template versions", template_versions),
+    (7, "versions, leases and job subjects", leases_versions_subjects),
+)
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Apply pending migrations; return the schema version. Refuses a newer database."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS migrations "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    known = {version for version, _, _ in MIGRATIONS}
+    applied = {int(row[0]) for row in db.execute("SELECT version FROM migrations")}
+    if applied == known:
+        return max(known)  # the usual start: nothing to do, no write lock taken
+    for version, name, function in MIGRATIONS:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            applied = {int(row[0]) for row in db.execute("SELECT version FROM migrations")}
+            if applied - known:
+                raise StorageError(
+                    f"the database has schema version {max(applied)}, newer than this "
+                    f"Escalator understands ({max(known)}): upgrade Escalator"
+                )
+            if version not in applied:
+                function(db)
+                db.execute(
+                    "INSERT INTO migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (version, name, datetime.now(UTC).isoformat()),
+                )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    return max(known)

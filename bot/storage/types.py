@@ -1,0 +1,202 @@
+"""Typed values crossing the storage boundary: what a decision writes, what the runtime claims.
+
+One inbound event becomes one `Change`, written atomically: the customer's new state, journey
+log rows, outbox rows, jobs scheduled, cancelled or finished, and the inbound id that makes a
+redelivery a no-op. A change names the version of the customer it was computed from, and
+commits only if that is still the stored version (see `JourneyStore.commit`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from bot.flows.model import (
+    Button,
+    CancelJobs,
+    Customer,
+    CustomerKey,
+    JobKind,
+    Json,
+    LogEntry,
+    Record,
+    ScheduleJob,
+)
+
+__all__ = [
+    "ActivityCounts",
+    "CaseView",
+    "Change",
+    "DeliveryResult",
+    "DueJob",
+    "Generation",
+    "InboxItem",
+    "Loaded",
+    "OpenCase",
+    "OutboxItem",
+    "OutboxRow",
+    "QueuedUpdate",
+    "RecentBadge",
+    "StoredVersion",
+    "SystemJob",
+]
+
+CaseView = dict[str, Json]
+"""Everything staff see about a case (customer, scores, trigger, recent lines): template data."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    customer: Customer | None
+    seen: bool
+    """The event's inbound id (or job) was already handled."""
+    version: int | None = None
+    """The stored version of `customer` (None: no such customer yet)."""
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """A message (or a button clearing) to deliver once the change is committed."""
+
+    kind: Literal["message", "clear_buttons"]
+    audience: Literal["customer", "staff"]
+    template: str = ""
+    context: Mapping[str, Json] = field(default_factory=dict)
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    question_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    customer: Customer
+    at: datetime
+    version: int | None = None
+    """The stored version the decision was computed from; None for a new customer."""
+    inbound_id: str | None = None
+    job_done: int | None = None
+    log: tuple[LogEntry, ...] = ()
+    outbox: tuple[OutboxItem, ...] = ()
+    schedule: tuple[ScheduleJob, ...] = ()
+    cancel: tuple[CancelJobs, ...] = ()
+    records: tuple[Record, ...] = ()
+    outbox_lease_until: datetime | None = None
+    """Commit the outbox rows already claimed by this process until then (it delivers them
+    itself, straight from the decision); None leaves them to whoever claims them."""
+
+
+@dataclass(frozen=True)
+class DueJob:
+    id: int
+    key: CustomerKey
+    kind: JobKind
+    due_at: datetime
+    payload: Mapping[str, Json]
+
+
+@dataclass(frozen=True)
+class SystemJob:
+    """A job planned by the system rather than by one customer's event (monthly awards)."""
+
+    key: CustomerKey
+    kind: JobKind
+    due_at: datetime
+    payload: Mapping[str, Json]
+    subject: str = ""
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A committed, undelivered outbox row with what the channel needs to deliver it."""
+
+    id: int
+    key: CustomerKey
+    audience: Literal["customer", "staff"]
+    kind: Literal["message", "clear_buttons"]
+    template: str
+    context: Mapping[str, Json]
+    buttons: tuple[tuple[Button, ...], ...]
+    question_id: int | None
+    language: str | None
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    outbox_id: int
+    outcome: Literal["sent", "retry", "failed"]
+    at: datetime
+    error: str | None = None
+    retry_at: datetime | None = None
+    platform_message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """A raw platform update to queue: `key` makes a redelivery a no-op; updates of one `group`
+    (the customer) are handed out one at a time, in `seq` order (Telegram's update_id)."""
+
+    key: str
+    group: str
+    seq: int
+    body: str
+
+
+@dataclass(frozen=True)
+class QueuedUpdate:
+    id: int
+    key: str
+    group: str
+    body: str
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    number: int
+    source: str | None
+    """None: this version returned the message to its shipped text."""
+    author: str
+    comment: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class OpenCase:
+    id: str
+    status: str
+    reason: str
+    opened_at: datetime
+    claimed_by: str | None
+    customer_name: str
+    channel: str | None
+    ts: str | None
+
+
+@dataclass(frozen=True)
+class RecentBadge:
+    badge: str
+    at: datetime
+    first_name: str
+
+
+@dataclass(frozen=True)
+class Generation:
+    """People a customer's chain brought in one generation (1 = brought directly)."""
+
+    generation: int
+    joined: int
+    converted: int
+
+
+@dataclass(frozen=True)
+class ActivityCounts:
+    """What happened in a period."""
+
+    cases_opened: int
+    cases_resolved: int
+    referrals_joined: int
+    referrals_converted: int
+    organic_customers: int
