@@ -16,8 +16,8 @@ sys.path.insert(0, str(ROOT))
 
 from bot.flows.model import CustomerKey
 from bot.delivery.outbox import Rendered
-from bot.storage.base import OutboxRow
-from bot.storage.codec import CUSTOMER_COLUMNS, CUSTOMER_FIELDS
+from bot.storage.types import OutboxRow
+from bot.storage.codec import CUSTOMER_COLUMNS, CUSTOMER_LIST
 from bot.storage.sqlite import SQLiteStorage
 from bot.messages.templates import Format
 
@@ -86,7 +86,7 @@ async def seed_customers(path: Path, count: int, channel: str = "bench") -> None
     now = time.time()
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA synchronous=OFF")
-        placeholders = ",".join("?" * CUSTOMER_FIELDS)
+        placeholders = ",".join("?" * len(CUSTOMER_COLUMNS))
         batch = []
         for n in range(count):
             batch.append(
@@ -122,12 +122,12 @@ async def seed_customers(path: Path, count: int, channel: str = "bench") -> None
             )
             if len(batch) == 50_000:
                 db.executemany(
-                    f"INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES ({placeholders})", batch
+                    f"INSERT INTO customers ({CUSTOMER_LIST}) VALUES ({placeholders})", batch
                 )
                 batch.clear()
         if batch:
             db.executemany(
-                f"INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES ({placeholders})", batch
+                f"INSERT INTO customers ({CUSTOMER_LIST}) VALUES ({placeholders})", batch
             )
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 from bot.delivery.engine import Engine, Outcome
 from bot.errors import InvalidInput
 from bot.flows.model import CustomerKey, PurchaseRecorded, StaffAction, StaffVerb
-from bot.storage.base import Storage
+from bot.storage.protocols import CaseStore, JourneyStore
 
 __all__ = ["record_purchase", "staff_act"]
 
 
 async def record_purchase(
     engine: Engine,
-    storage: Storage,
+    journey: JourneyStore,
     customer: CustomerKey,
     order_id: str,
     amount: float | None = None,
@@ -27,7 +27,7 @@ async def record_purchase(
         raise InvalidInput("an order id is 1 to 128 characters")
     if amount is not None and amount < 0:
         raise InvalidInput("the amount cannot be negative")
-    if await storage.customer(customer) is None:
+    if await journey.customer(customer) is None:
         raise InvalidInput(f"no customer {customer.id!r}: they must start the bot first")
     event = PurchaseRecorded(
         key=customer, order_id=order_id, amount=amount, inbound_id=f"order:{order_id}"
@@ -37,7 +37,7 @@ async def record_purchase(
 
 async def staff_act(
     engine: Engine,
-    storage: Storage,
+    cases: CaseStore,
     case_id: str,
     verb: StaffVerb,
     staff_name: str,
@@ -51,7 +51,7 @@ async def staff_act(
     `ref` is the staff desk's id of the staff message (a note is confirmed by reacting to it);
     `inbound_id` makes a redelivered staff event (a Slack retry) a no-op.
     """
-    key = await storage.case_customer(case_id)
+    key = await cases.customer_of(case_id)
     if key is None:
         raise InvalidInput(f"no case {case_id!r}")
     action = StaffAction(

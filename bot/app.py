@@ -25,7 +25,9 @@ from bot.flows.model import CustomerKey, DeliveryFailed
 from bot.messages.catalog import Catalog
 from bot.messages.templates import Renderer
 from bot.messages.versions import TemplateVersions
-from bot.storage.sqlite import SQLiteStorage
+from bot.storage import Storage, open_storage
+from bot.storage.protocols import MetaStore
+from bot.storage.url import DatabaseUrl
 
 __all__ = ["Runtime", "open_runtime", "policy_from"]
 
@@ -50,14 +52,16 @@ def policy_from(settings: Settings, referral_secret: bytes) -> FlowPolicy:
     )
 
 
-async def _referral_secret(settings: Settings, storage: SQLiteStorage) -> bytes:
+async def _referral_secret(settings: Settings, meta: MetaStore) -> bytes:
     """REFERRAL_SECRET, or one generated once per database and kept in it (codes stay stable)."""
     if settings.referral_secret is not None:
         return settings.referral_secret.get_secret_value().encode()
-    stored = await storage.get_meta("referral.secret")
+    stored = await meta.get("referral.secret")
     if stored is None:
         stored = secrets.token_urlsafe(32)
-        await storage.set_meta("referral.secret", stored)
+        await meta.set("referral.secret", stored)
+        stored = await meta.get("referral.secret")  # another process may have set it first
+        assert stored is not None
     return stored.encode()
 
 
@@ -66,7 +70,7 @@ class Runtime:
     settings: Settings
     policy: FlowPolicy
     clock: Clock
-    storage: SQLiteStorage
+    storage: Storage
     renderer: Renderer
     engine: Engine
     outbox: Outbox
@@ -87,17 +91,24 @@ async def open_runtime(
     settings: Settings,
     clock: Clock,
     customer_channels: Mapping[str, Channel],
-    staff_channel: Channel | Callable[[SQLiteStorage, Renderer], Channel],
+    staff_channel: Channel | Callable[[Storage, Renderer], Channel],
     *,
     database: Path | None = None,
+    create: bool = True,
 ) -> AsyncIterator[Runtime]:
-    """Open everything; `staff_channel` may be a factory of the storage and renderer."""
-    storage = await SQLiteStorage.open(database or settings.database_path)
+    """Open everything; `staff_channel` may be a factory of the storage and renderer.
+
+    `database` (a SQLite file) overrides DATABASE_URL; with `create`, a missing database is
+    created (the bot and the playground), else it is an error (commands that only act on an
+    existing one).
+    """
+    url = DatabaseUrl("sqlite", path=database) if database is not None else settings.database
+    storage = await open_storage(url, create=create, synchronous=settings.sqlite_synchronous)
     try:
         renderer = Renderer(settings.templates_dir, settings.default_locale)
         catalog = Catalog.load(settings.templates_dir / "catalog.toml")
         versions = TemplateVersions(
-            storage, renderer, catalog, clock, refresh_every=settings.template_refresh
+            storage.templates, renderer, catalog, clock, refresh_every=settings.template_refresh
         )
         await versions.refresh(force=True)
         staff: Channel
@@ -114,14 +125,15 @@ async def open_runtime(
             if jobs_due_now:
                 scheduler.wake()
 
-        policy = policy_from(settings, await _referral_secret(settings, storage))
-        engine = Engine(storage, policy, clock, on_commit=committed)
+        policy = policy_from(settings, await _referral_secret(settings, storage.meta))
+        engine = Engine(storage.journey, policy, clock, on_commit=committed)
 
         async def failed(key: CustomerKey, reason: str, unreachable: bool) -> None:
             await engine.handle(DeliveryFailed(key=key, reason=reason, unreachable=unreachable))
 
         outbox = Outbox(
-            storage,
+            storage.outbox,
+            storage.cases,
             renderer,
             clock,
             customer_channels,
@@ -130,8 +142,8 @@ async def open_runtime(
             defaults={"bot_username": settings.bot_username, "oncall": "@on-call"},
             before_round=versions.refresh,
         )
-        awards = MonthlyAwards(storage, policy, settings.tz)
-        scheduler = Scheduler(storage, engine, clock, periodic=(awards.run,))
+        awards = MonthlyAwards(storage.jobs, storage.meta, storage.reports, policy, settings.tz)
+        scheduler = Scheduler(storage.jobs, engine, clock, periodic=(awards.run,))
         yield Runtime(
             settings, policy, clock, storage, renderer, engine, outbox, scheduler, versions
         )

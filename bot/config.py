@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.durations import parse_duration
 from bot.errors import ConfigError, InvalidInput
 from bot.flows.policy import DEFAULT_RULES, DEFAULT_TRIGGERS, Rule
+from bot.storage.url import DatabaseUrl, parse_database_url
 
 __all__ = ["Settings", "load_settings"]
 
@@ -48,7 +49,12 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default="sqlite:///escalator.db",
         validation_alias="DATABASE_URL",
-        description="sqlite:///relative/path, sqlite:////absolute/path, or a bare file path",
+        description="sqlite:///relative/path.db or sqlite:////absolute/path.db",
+    )
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        default="FULL",
+        validation_alias="SQLITE_SYNCHRONOUS",
+        description="FULL: a commit survives a power loss; NORMAL: only a crash of the process",
     )
     timezone: str = Field(default="UTC", validation_alias="TIMEZONE")
     default_locale: str = Field(default="en", validation_alias="DEFAULT_LOCALE")
@@ -150,10 +156,11 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _sqlite_only(cls, value: str) -> str:
-        if "://" in value and not value.startswith("sqlite:///"):
+    def _database_url(cls, value: str) -> str:
+        target = parse_database_url(value)  # a ValueError names what is accepted
+        if target.backend != "sqlite":
             raise ValueError("only SQLite is supported: use sqlite:///path/to/file.db")
-        return value
+        return value.strip()
 
     @field_validator(
         "checkin_delay",
@@ -267,10 +274,8 @@ class Settings(BaseSettings):
         return path if path not in {"", "/"} else "/telegram/webhook"
 
     @property
-    def database_path(self) -> Path:
-        """The SQLite file in DATABASE_URL (`sqlite:///x.db` relative, `sqlite:////x` absolute)."""
-        url = self.database_url
-        return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else Path(url)
+    def database(self) -> DatabaseUrl:
+        return parse_database_url(self.database_url)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -6,6 +6,8 @@ EscalatorError
 ├── InvalidDefinition      a flow table is malformed (checked at import)
 ├── InvalidInput           an operator's input (CLI argument, duration) is not understood
 ├── StorageError           the database refused a write or is at the wrong schema
+│   ├── DuplicateInbound   the event's inbound id was committed before: nothing to do
+│   └── StaleCustomer      the customer changed since it was loaded: decide again
 └── DeliveryError          a channel could not deliver a message
     ├── TransientDeliveryError   try again later (network, 5xx, 429)
     └── PermanentDeliveryError   do not retry (400, message rejected)
@@ -17,11 +19,13 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "DeliveryError",
+    "DuplicateInbound",
     "EscalatorError",
     "InvalidDefinition",
     "InvalidInput",
     "PermanentDeliveryError",
     "RecipientUnreachable",
+    "StaleCustomer",
     "StorageError",
     "TransientDeliveryError",
     "TransitionNotAllowed",
@@ -54,6 +58,19 @@ class InvalidInput(EscalatorError):
 
 class StorageError(EscalatorError):
     """The database is unusable (schema too new, file not writable, ...)."""
+
+
+class DuplicateInbound(StorageError):
+    """The inbound id was committed before: the event has already been handled."""
+
+
+class StaleCustomer(StorageError):
+    """Another writer (a second process, the CLI) changed the customer after it was loaded, so a
+    decision computed from the old state must not be written."""
+
+    def __init__(self, customer_id: str) -> None:
+        super().__init__(f"customer {customer_id} changed since it was loaded")
+        self.customer_id = customer_id
 
 
 class DeliveryError(EscalatorError):

@@ -1,4 +1,8 @@
-"""Figures over the journey data: NPS (and CSAT) over any period."""
+"""Figures over the journey data: the funnel, NPS (and CSAT), escalations, referrals, badges.
+
+The storage counts (`ReportStore`); the rules that turn counts into NPS, CSAT and the K-factor
+live here and in `bot.flows.policy`, once.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.flows.model import Json
+from bot.flows.policy import score_group
 from bot.flows.stages import Stage
-from bot.storage.codec import epoch, moment
-from bot.storage.sqlite import SQLiteStorage
+from bot.storage.protocols import ReportStore
 
 __all__ = ["JourneyReport", "ScoreSummary", "desk_summary", "journey_report", "score_summary"]
 
@@ -30,62 +34,61 @@ class ScoreSummary:
             return 100.0 * (self.promoters + self.passives) / self.responses
         return 100.0 * (self.promoters - self.detractors) / self.responses
 
+    @property
+    def groups(self) -> tuple[str, str, str]:
+        """How the three groups are called on this scale."""
+        if self.scale == "csat":
+            return ("satisfied", "neutral", "dissatisfied")
+        return ("promoters", "passives", "detractors")
+
 
 async def score_summary(
-    storage: SQLiteStorage, scale: str, since: datetime | None = None, until: datetime | None = None
+    reports: ReportStore, scale: str, since: datetime | None = None, until: datetime | None = None
 ) -> ScoreSummary:
-    promoter, passive = (9, 7) if scale == "nps" else (5, 4)
-    rows = await storage.fetch_all(
-        "SELECT count(*), coalesce(sum(score >= ?), 0), coalesce(sum(score >= ? AND score < ?), 0) "
-        "FROM scores WHERE scale = ? AND at >= ? AND at < ?",
-        (
-            promoter,
-            passive,
-            promoter,
-            scale,
-            epoch(since) if since else float("-inf"),
-            epoch(until) if until else float("inf"),
-        ),
+    histogram = await reports.score_histogram(scale, since, until)
+    counts = {"promoter": 0, "passive": 0, "detractor": 0}
+    for score, count in histogram.items():
+        counts[score_group(scale, score)] += count
+    return ScoreSummary(
+        scale,
+        sum(histogram.values()),
+        counts["promoter"],
+        counts["passive"],
+        counts["detractor"],
     )
-    total, promoters, passives = (int(v) for v in rows[0])
-    return ScoreSummary(scale, total, promoters, passives, total - promoters - passives)
 
 
 async def desk_summary(
-    storage: SQLiteStorage, scale: str, day_start: datetime, now: datetime
+    reports: ReportStore, scale: str, day_start: datetime, now: datetime
 ) -> dict[str, Json]:
     """What staff see at a glance: open cases, today's score and the funnel by stage."""
-    cases = await storage.fetch_all(
-        "SELECT c.id, c.status, c.reason, c.opened_at, c.claimed_by, u.first_name, t.channel, t.ts "
-        "FROM cases c LEFT JOIN customers u ON u.id = c.customer_id "
-        "LEFT JOIN staff_threads t ON t.case_id = c.id "
-        "WHERE c.status != 'resolved' ORDER BY c.opened_at LIMIT 20"
-    )
-    funnel = dict(await storage.fetch_all("SELECT stage, count(*) FROM customers GROUP BY stage"))
-    today = await score_summary(storage, scale, day_start, now)
-    recognitions = await storage.recent_recognitions(5)
+    cases = await reports.open_cases(20)
+    funnel = await reports.funnel()
+    today = await score_summary(reports, scale, day_start, now)
+    recognitions = await reports.recent_badges(5)
     return {
         "open_cases": [
             {
-                "id": row[0],
-                "status": row[1],
-                "reason": row[2],
-                "opened_at": moment(row[3]).strftime("%Y-%m-%d %H:%M UTC"),
-                "waiting_minutes": round((epoch(now) - row[3]) / 60),
-                "claimed_by": row[4],
-                "customer_name": row[5] or "",
-                "channel": row[6],
-                "ts": row[7],
+                "id": case.id,
+                "status": case.status,
+                "reason": case.reason,
+                "opened_at": case.opened_at.strftime("%Y-%m-%d %H:%M UTC"),
+                "waiting_minutes": round((now - case.opened_at).total_seconds() / 60),
+                "claimed_by": case.claimed_by,
+                "customer_name": case.customer_name,
+                "channel": case.channel,
+                "ts": case.ts,
             }
-            for row in cases
+            for case in cases
         ],
-        "funnel": [
-            {"stage": stage.value, "count": int(funnel.get(stage.value, 0))} for stage in Stage
-        ],
+        "funnel": [{"stage": stage.value, "count": funnel.get(stage.value, 0)} for stage in Stage],
         "scale": scale,
         "score_today": None if today.score is None else round(today.score, 1),
         "responses_today": today.responses,
-        "recognitions": recognitions,
+        "recognitions": [
+            {"badge": b.badge, "at": b.at.strftime("%Y-%m-%d"), "name": b.first_name}
+            for b in recognitions
+        ],
     }
 
 
@@ -119,9 +122,10 @@ class JourneyReport:
                 value = (
                     f"{summary.score:+.1f}" if summary.scale == "nps" else f"{summary.score:.1f}"
                 )
+                high, middle, low = summary.groups
                 out.append(
                     f"{label:<19} {value}  ({summary.responses} ratings: {summary.promoters} "
-                    f"promoters, {summary.passives} passives, {summary.detractors} detractors)"
+                    f"{high}, {summary.passives} {middle}, {summary.detractors} {low})"
                 )
         out += [
             f"escalations         {self.escalations_opened} opened, "
@@ -136,44 +140,20 @@ class JourneyReport:
 
 
 async def journey_report(
-    storage: SQLiteStorage, since: datetime | None = None, until: datetime | None = None
+    reports: ReportStore, since: datetime | None = None, until: datetime | None = None
 ) -> JourneyReport:
-    """The funnel now, and everything that happened in [since, until)."""
-    low = epoch(since) if since else float("-inf")
-    high = epoch(until) if until else float("inf")
-    funnel = dict(await storage.fetch_all("SELECT stage, count(*) FROM customers GROUP BY stage"))
-    opened = await storage.fetch_all(
-        "SELECT count(*) FROM cases WHERE opened_at >= ? AND opened_at < ?", (low, high)
-    )
-    resolved = await storage.fetch_all(
-        "SELECT count(*) FROM cases WHERE status = 'resolved' AND resolved_at >= ? "
-        "AND resolved_at < ?",
-        (low, high),
-    )
-    joined = await storage.fetch_all(
-        "SELECT count(*) FROM referrals WHERE joined_at >= ? AND joined_at < ?", (low, high)
-    )
-    converted = await storage.fetch_all(
-        "SELECT count(*) FROM referrals WHERE converted_at >= ? AND converted_at < ?", (low, high)
-    )
-    organic = await storage.fetch_all(
-        "SELECT count(*) FROM customers WHERE referred_by IS NULL AND created_at >= ? "
-        "AND created_at < ?",
-        (low, high),
-    )
-    badges = await storage.fetch_all(
-        "SELECT badge, count(*) FROM badges WHERE awarded_at >= ? AND awarded_at < ? "
-        "GROUP BY badge",
-        (low, high),
-    )
+    """Everything that happened in [since, until): the funnel counts the customers captured in
+    the period by the stage they have reached now."""
+    funnel = await reports.funnel(since, until)
+    activity = await reports.activity(since, until)
     return JourneyReport(
-        funnel={stage.value: int(funnel.get(stage.value, 0)) for stage in Stage},
-        nps=await score_summary(storage, "nps", since, until),
-        csat=await score_summary(storage, "csat", since, until),
-        escalations_opened=int(opened[0][0]),
-        escalations_resolved=int(resolved[0][0]),
-        referrals_joined=int(joined[0][0]),
-        referrals_converted=int(converted[0][0]),
-        organic_customers=int(organic[0][0]),
-        badges={str(b): int(n) for b, n in badges},
+        funnel={stage.value: funnel.get(stage.value, 0) for stage in Stage},
+        nps=await score_summary(reports, "nps", since, until),
+        csat=await score_summary(reports, "csat", since, until),
+        escalations_opened=activity.cases_opened,
+        escalations_resolved=activity.cases_resolved,
+        referrals_joined=activity.referrals_joined,
+        referrals_converted=activity.referrals_converted,
+        organic_customers=activity.organic_customers,
+        badges=await reports.badge_counts(since, until),
     )

@@ -39,12 +39,12 @@ from bot.handlers.telegram import (
     CHANNEL,
     TelegramBridge,
     TelegramChannel,
-    customer_of,
+    inbox_item,
 )
 from bot.handlers.web import WebServer, build_web_app
 from bot.messages.templates import Renderer
 from bot.reports import desk_summary
-from bot.storage.sqlite import SQLiteStorage
+from bot.storage import Storage
 
 __all__ = ["build_application", "run_service"]
 
@@ -87,19 +87,22 @@ async def run_service(
     else:
         log.warning("no Slack settings (SLACK_BOT_TOKEN): staff notifications go to this log")
 
-    def staff_desk(storage: SQLiteStorage, renderer: Renderer) -> Channel:
+    def staff_desk(storage: Storage, renderer: Renderer) -> Channel:
         if slack is None:
             return LogStaffChannel()
         assert settings.slack_escalation_channel is not None
         return SlackDesk(
-            slack, storage, renderer, settings.slack_escalation_channel, settings.slack_oncall
+            slack, storage.cases, renderer, settings.slack_escalation_channel, settings.slack_oncall
         )
 
     async with open_runtime(settings, clock or SystemClock(), {CHANNEL: channel}, staff_desk) as rt:
         if not await _initialize(application, stop):
             return
+        released = await rt.storage.release_claims()
+        if released:
+            log.info("took over %d messages, jobs and updates left by the previous run", released)
         bridge = TelegramBridge(application, rt.engine.handle, rt.renderer, limiter)
-        inbox = InboxConsumer(rt.storage, bridge.process_raw, customer_of)
+        inbox = InboxConsumer(rt.storage.inbox, bridge.process_raw, rt.clock)
         desk = None if slack is None else _slack_bridge(settings, slack, rt)
         loops = [
             asyncio.create_task(rt.outbox.run(stop), name="outbox"),
@@ -175,7 +178,7 @@ def _slack_bridge(settings: Settings, client: AsyncWebClient, rt: Runtime) -> Sl
     ) -> None:
         try:
             await staff_act(
-                rt.engine, rt.storage, case_id, verb, name, text, ref=ref, inbound_id=inbound
+                rt.engine, rt.storage.cases, case_id, verb, name, text, ref=ref, inbound_id=inbound
             )
         except InvalidInput as exc:
             log.warning("staff action %s on %s refused: %s", verb, case_id, exc)
@@ -183,7 +186,7 @@ def _slack_bridge(settings: Settings, client: AsyncWebClient, rt: Runtime) -> Sl
     async def summary() -> dict[str, Json]:
         now = rt.clock.now()
         day_start = now.astimezone(settings.tz).replace(hour=0, minute=0, second=0, microsecond=0)
-        return await desk_summary(rt.storage, settings.survey_scale, day_start, now)
+        return await desk_summary(rt.storage.reports, settings.survey_scale, day_start, now)
 
     secret = settings.slack_signing_secret
     return SlackBridge(
@@ -194,7 +197,7 @@ def _slack_bridge(settings: Settings, client: AsyncWebClient, rt: Runtime) -> Sl
         staff_group=settings.slack_staff_group,
         admin_users=settings.admin_user_ids,
         act=act,
-        storage=rt.storage,
+        cases=rt.storage.cases,
         renderer=rt.renderer,
         summary=summary,
         templates=rt.templates,
@@ -208,7 +211,7 @@ async def _start_webhook(
     secret = settings.telegram_webhook_secret.get_secret_value()
 
     async def accept(update_id: int, body: str) -> None:
-        await rt.storage.inbox_add([(f"tg:{update_id}", body)], rt.clock.now())
+        await rt.storage.inbox.add([inbox_item(update_id, body)], rt.clock.now())
         inbox.wake()
 
     app = build_web_app(
@@ -257,10 +260,10 @@ async def _poll(bot: Bot, rt: Runtime, inbox: InboxConsumer, stop: asyncio.Event
         if not updates:
             continue
         items = [
-            (f"tg:{update.update_id}", json.dumps(update.to_dict(), ensure_ascii=False))
+            inbox_item(update.update_id, json.dumps(update.to_dict(), ensure_ascii=False))
             for update in updates
         ]
-        await rt.storage.inbox_add(items, rt.clock.now())
+        await rt.storage.inbox.add(items, rt.clock.now())
         inbox.wake()
         offset = updates[-1].update_id + 1
 

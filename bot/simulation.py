@@ -29,7 +29,7 @@ from bot.flows.model import ButtonPress, CustomerKey, Event, Profile, Start, Tex
 from bot.flows.referral import code_for
 from bot.messages.templates import Format
 from bot.reports import JourneyReport, journey_report
-from bot.storage.base import OutboxRow
+from bot.storage.types import OutboxRow
 
 __all__ = ["simulate"]
 
@@ -110,7 +110,7 @@ class World:
         await self.act([self._start(ident, payload) for ident, payload in arriving])
         for ident in sorted(self.purchases.pop(index, [])):
             await record_purchase(
-                self.rt.engine, self.rt.storage, _key(ident), f"{ident}-{index}", 25.0
+                self.rt.engine, self.rt.storage.journey, _key(ident), f"{ident}-{index}", 25.0
             )
         for case_id in sorted(self.cases.pop(index, [])):
             await self._staff_resolves(case_id)
@@ -197,13 +197,14 @@ class World:
         return None
 
     async def _staff_resolves(self, prefix: str) -> None:
-        customer = await self.rt.storage.customer(CustomerKey.parse(prefix[:-1]))
+        customer = await self.rt.storage.journey.customer(CustomerKey.parse(prefix[:-1]))
         if customer is None or customer.case_id is None:
             return
         case = customer.case_id
         try:
-            await staff_act(self.rt.engine, self.rt.storage, case, "reply", "Sim", "Sorted it!")
-            await staff_act(self.rt.engine, self.rt.storage, case, "resolve", "Sim")
+            cases = self.rt.storage.cases
+            await staff_act(self.rt.engine, cases, case, "reply", "Sim", "Sorted it!")
+            await staff_act(self.rt.engine, cases, case, "resolve", "Sim")
         except InvalidInput:
             return
 
@@ -220,8 +221,7 @@ async def simulate(
     inbox = Inbox()
     staff = StaffQueue()
     async with open_runtime(settings, clock, {CHANNEL: inbox}, staff, database=database) as rt:
-        existing = await rt.storage.fetch_all("SELECT count(*) FROM customers")
-        if existing[0][0]:
+        if await rt.storage.reports.count_customers():
             raise InvalidInput(f"{database} already has customers: simulate needs a fresh database")
         world = World(rt, clock, seed, inbox)
         arrivals = random.Random(seed)
@@ -232,4 +232,4 @@ async def simulate(
             await world.step(index)
             clock.advance(STEP)
         await rt.settle()
-        return await journey_report(rt.storage)
+        return await journey_report(rt.storage.reports)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -18,8 +20,9 @@ from bot.delivery.outbox import Rendered
 from bot.errors import DeliveryError
 from bot.flows.model import CustomerKey
 from bot.messages.templates import Format
-from bot.storage.base import OutboxRow
+from bot.storage import Storage
 from bot.storage.sqlite import SQLiteStorage
+from bot.storage.types import OutboxRow
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -53,6 +56,13 @@ class RecordingChannel:
 
     def templates(self, key: CustomerKey | None = None) -> list[str]:
         return [s.template for s in self.sent if key is None or s.key == key]
+
+
+def sql(storage: Storage, query: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+    """What the database file holds, read straight from it (for checks no protocol offers)."""
+    assert isinstance(storage, SQLiteStorage), "a raw SQL check needs the SQLite backend"
+    with closing(sqlite3.connect(storage.path)) as db:
+        return [tuple(row) for row in db.execute(query, params)]
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ def test_defaults_and_database_url_forms(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
     settings = load_settings(_env_file=None)
-    assert settings.database_path == Path("escalator.db")
+    assert settings.database.path == Path("escalator.db")
     assert settings.checkin_delay == timedelta(days=2)
     assert not settings.has_platform
-    assert load_settings(DATABASE_URL="sqlite:////var/x.db").database_path == Path("/var/x.db")
+    assert load_settings(DATABASE_URL="sqlite:////var/x.db").database.path == Path("/var/x.db")
     assert load_settings(CHECKIN_DELAY="36h").checkin_delay == timedelta(hours=36)
 
 
@@ -32,7 +32,7 @@ def test_invalid_values_are_reported_by_name() -> None:
     message = str(caught.value)
     assert "TIMEZONE" in message and "Mars/Olympus" in message
     assert "CHECKIN_DELAY" in message
-    assert "DATABASE_URL" in message and "only SQLite" in message
+    assert "DATABASE_URL" in message and "is not a database URL" in message
 
 
 def test_bad_environment_gives_a_message_not_a_traceback(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from datetime import UTC, datetime, timedelta
 
 from bot.api import record_purchase
@@ -9,7 +10,7 @@ from bot.app import Runtime
 from bot.flows.model import ButtonPress, Command, CustomerKey, Profile, Start, Text
 from bot.flows.referral import code_for
 from bot.flows.stages import Stage
-from tests.conftest import Harness
+from tests.conftest import Harness, sql
 
 
 def key(name: str) -> CustomerKey:
@@ -21,7 +22,7 @@ async def start(rt: Runtime, name: str, payload: str | None = None) -> None:
 
 
 async def code(rt: Runtime, name: str) -> str:
-    customer = await rt.storage.customer(key(name))
+    customer = await rt.storage.journey.customer(key(name))
     assert customer is not None and customer.referral_code is not None
     return customer.referral_code
 
@@ -29,7 +30,7 @@ async def code(rt: Runtime, name: str) -> str:
 async def refusals(rt: Runtime, name: str) -> list[str]:
     return [
         h.detail or ""
-        for h in await rt.storage.history(key(name), 50)
+        for h in await rt.storage.journey.history(key(name), 50)
         if h.event == "referral_refused"
     ]
 
@@ -48,17 +49,19 @@ async def test_a_friend_is_attributed_once_and_the_referrer_told(harness: Harnes
         await rt.engine.handle(Text(key=key("ann"), text="hi"))  # engaged
         await start(rt, "bob", await code(rt, "ann"))
         await rt.settle()
-        bob = await rt.storage.customer(key("bob"))
-        ann = await rt.storage.customer(key("ann"))
+        bob = await rt.storage.journey.customer(key("bob"))
+        ann = await rt.storage.journey.customer(key("ann"))
         assert bob is not None and bob.referred_by == "test:ann" and bob.source == "referral"
         assert ann is not None and ann.referrals_joined == 1 and ann.stage is Stage.ADVOCATE
         assert harness.customers.templates(key("ann"))[-1] == "referral_joined"
         assert "Bob" in harness.customers.sent[-1].text
 
-        await record_purchase(rt.engine, rt.storage, key("bob"), "B-1")
-        await record_purchase(rt.engine, rt.storage, key("bob"), "B-2")  # not a second conversion
+        await record_purchase(rt.engine, rt.storage.journey, key("bob"), "B-1")
+        await record_purchase(
+            rt.engine, rt.storage.journey, key("bob"), "B-2"
+        )  # not a second conversion
         await rt.settle()
-        ann = await rt.storage.customer(key("ann"))
+        ann = await rt.storage.journey.customer(key("ann"))
     assert ann is not None and ann.referrals_converted == 1
     assert harness.customers.templates(key("ann"))[-2:] == ["referral_converted", "badge_awarded"]
     assert ann.badges == ("First referral",)
@@ -81,8 +84,8 @@ async def test_attribution_refusals_are_logged_with_the_reason(harness: Harness)
         assert await refusals(rt, "dan") == ["unknown code: ref-AAAAAAAAAAAA"]
         assert await refusals(rt, "eve") == ["malformed code: ref-<script>"]
         assert len(await refusals(rt, "fay")) == 1
-        ann = await rt.storage.customer(key("ann"))
-        dan = await rt.storage.customer(key("dan"))
+        ann = await rt.storage.journey.customer(key("ann"))
+        dan = await rt.storage.journey.customer(key("dan"))
     assert ann is not None and ann.referrals_joined == 1  # Fay only
     assert dan is not None and dan.referred_by is None and dan.source is None
 
@@ -101,11 +104,11 @@ async def test_jacks_chain_counts_155_people_over_three_generations(harness: Har
                     children.append(child)
             parents = children
         for n in range(5):  # the first generation all buy
-            await record_purchase(rt.engine, rt.storage, key(f"jack.{n}"), f"J-{n}")
+            await record_purchase(rt.engine, rt.storage.journey, key(f"jack.{n}"), f"J-{n}")
         await rt.settle()
-        generations = await rt.storage.referral_generations(key("jack"))
-        jack = await rt.storage.customer(key("jack"))
-        middle = await rt.storage.referral_generations(key("jack.0"))
+        generations = [astuple(g) for g in await rt.storage.reports.generations(key("jack"))]
+        jack = await rt.storage.journey.customer(key("jack"))
+        middle = [astuple(g) for g in await rt.storage.reports.generations(key("jack.0"))]
     assert generations == [(1, 5, 5), (2, 25, 0), (3, 125, 0)]
     assert sum(count for _, count, _ in generations) == 155
     assert middle == [(1, 5, 0), (2, 25, 0)]
@@ -121,19 +124,17 @@ async def test_awards_are_announced_once_across_a_restart(harness: Harness) -> N
             await start(rt, f"f{n}", await code(rt, "ann"))
         await rt.settle()
         for n in range(3):
-            await record_purchase(rt.engine, rt.storage, key(f"f{n}"), f"F-{n}")
+            await record_purchase(rt.engine, rt.storage.journey, key(f"f{n}"), f"F-{n}")
         # the award jobs are due; run them, but die before anything is delivered
         await rt.scheduler.tick()
     async with harness.open() as rt:
         await rt.settle()
         await start(rt, "f3", await code(rt, "ann"))
         await rt.settle()
-        await record_purchase(rt.engine, rt.storage, key("f3"), "F-3")
+        await record_purchase(rt.engine, rt.storage.journey, key("f3"), "F-3")
         await rt.settle()
-        badges = await rt.storage.fetch_all(
-            "SELECT badge FROM badges WHERE customer_id = 'test:ann'"
-        )
-        ann = await rt.storage.customer(key("ann"))
+        badges = sql(rt.storage, "SELECT badge FROM badges WHERE customer_id = 'test:ann'")
+        ann = await rt.storage.journey.customer(key("ann"))
     sent = harness.customers.templates(key("ann"))
     assert sent.count("badge_ambassador") == 1 and sent.count("badge_awarded") == 1
     assert sorted(badges) == [("Brand ambassador",), ("First referral",)]
@@ -156,12 +157,12 @@ async def test_two_promoter_scores_in_a_row_make_a_loyal_fan(harness: Harness) -
         await press(rt, harness, "ann", "10")
         await rt.engine.handle(Text(key=key("ann"), text="the people"))
         harness.clock.advance(timedelta(days=31))  # past the survey throttle
-        await record_purchase(rt.engine, rt.storage, key("ann"), "A-1")
+        await record_purchase(rt.engine, rt.storage.journey, key("ann"), "A-1")
         harness.clock.advance(timedelta(days=3))
         await rt.settle()
         await press(rt, harness, "ann", "Great 😀")
         await press(rt, harness, "ann", "9")
-        ann = await rt.storage.customer(key("ann"))
+        ann = await rt.storage.journey.customer(key("ann"))
     assert ann is not None and ann.promoter_streak == 2
     assert ann.badges == ("Loyal fan",)
     assert harness.customers.templates(key("ann"))[-1] == "badge_awarded"
@@ -174,7 +175,7 @@ async def test_leaderboard_shows_only_first_names_of_those_who_opted_in(harness:
             for n in range(friends):
                 await start(rt, f"{referrer}{n}", await code(rt, referrer))
                 await record_purchase(
-                    rt.engine, rt.storage, key(f"{referrer}{n}"), f"{referrer}{n}"
+                    rt.engine, rt.storage.journey, key(f"{referrer}{n}"), f"{referrer}{n}"
                 )
         await rt.settle()
         await rt.engine.handle(Command(key=key("ann"), name="leaderboard", args=("join",)))
@@ -200,14 +201,14 @@ async def test_top_referrer_of_the_month(harness: Harness) -> None:
             for n in range(friends):
                 await start(rt, f"{referrer}{n}", await code(rt, referrer))
                 await record_purchase(
-                    rt.engine, rt.storage, key(f"{referrer}{n}"), f"{referrer}{n}"
+                    rt.engine, rt.storage.journey, key(f"{referrer}{n}"), f"{referrer}{n}"
                 )
         await rt.settle()
         harness.clock.advance(timedelta(days=12))  # November 1st
         await rt.settle()
         await rt.settle()
-        dan = await rt.storage.customer(key("dan"))
-        ann = await rt.storage.customer(key("ann"))
+        dan = await rt.storage.journey.customer(key("dan"))
+        ann = await rt.storage.journey.customer(key("ann"))
     assert dan is not None and "Top referrer of October 2026" in dan.badges
     assert ann is not None and "Top referrer of October 2026" not in ann.badges
     assert harness.customers.templates(key("dan")).count("badge_top_referrer") == 1

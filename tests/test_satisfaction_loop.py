@@ -16,7 +16,7 @@ from bot.errors import InvalidInput
 from bot.flows.model import ButtonPress, CustomerKey, NonText, Start, Text
 from bot.flows.stages import Stage
 from bot.reports import score_summary
-from tests.conftest import START, Harness, RecordingChannel
+from tests.conftest import START, Harness, RecordingChannel, sql
 
 A = CustomerKey("test", "a")
 B = CustomerKey("test", "b")
@@ -33,9 +33,9 @@ async def press(rt: Runtime, channel: RecordingChannel, key: CustomerKey, label:
 async def to_rating(rt: Runtime, h: Harness, key: CustomerKey) -> None:
     """Start, buy, and answer the post-purchase check-in with 'Great'."""
     await rt.engine.handle(Start(key=key))
-    assert await record_purchase(rt.engine, rt.storage, key, f"order-{key.external_id}") is (
-        Outcome.DONE
-    )
+    assert await record_purchase(
+        rt.engine, rt.storage.journey, key, f"order-{key.external_id}"
+    ) is (Outcome.DONE)
     h.clock.advance(timedelta(days=3))
     await rt.settle()
     await press(rt, h.customers, key, "Great 😀")
@@ -44,9 +44,12 @@ async def to_rating(rt: Runtime, h: Harness, key: CustomerKey) -> None:
 async def test_purchase_moves_to_customer_and_plans_checkins(harness: Harness) -> None:
     async with harness.open() as rt:
         await rt.engine.handle(Start(key=A))
-        await record_purchase(rt.engine, rt.storage, A, "O-1", 19.5)
-        assert await record_purchase(rt.engine, rt.storage, A, "O-1", 19.5) is Outcome.DUPLICATE
-        customer = await rt.storage.customer(A, history=10)
+        await record_purchase(rt.engine, rt.storage.journey, A, "O-1", 19.5)
+        assert (
+            await record_purchase(rt.engine, rt.storage.journey, A, "O-1", 19.5)
+            is Outcome.DUPLICATE
+        )
+        customer = await rt.storage.journey.customer(A, history=10)
         assert customer is not None and customer.stage is Stage.CUSTOMER
         assert [h.event for h in customer.history] == ["captured", "purchase"]
         harness.clock.advance(timedelta(days=2))  # the welcome check-in was replaced
@@ -64,14 +67,16 @@ async def test_purchase_moves_to_customer_and_plans_checkins(harness: Harness) -
         harness.clock.advance(timedelta(days=30))  # the periodic check-in
         await rt.settle()
         assert harness.customers.templates(A)[-1] == "checkin"
-        purchases = await rt.storage.fetch_all("SELECT order_id, amount FROM purchases")
+        purchases = sql(rt.storage, "SELECT order_id, amount FROM purchases")
     assert purchases == [("O-1", 19.5)]
 
 
 async def test_purchase_for_an_unknown_customer_is_a_clear_error(harness: Harness) -> None:
     async with harness.open() as rt:
         with pytest.raises(InvalidInput, match="no customer 'test:nobody'"):
-            await record_purchase(rt.engine, rt.storage, CustomerKey("test", "nobody"), "O-9")
+            await record_purchase(
+                rt.engine, rt.storage.journey, CustomerKey("test", "nobody"), "O-9"
+            )
 
 
 async def test_promoter_is_asked_what_they_love_then_invited_to_refer(harness: Harness) -> None:
@@ -81,8 +86,8 @@ async def test_promoter_is_asked_what_they_love_then_invited_to_refer(harness: H
         assert harness.customers.templates(A)[-1] == "followup_promoter"
         await rt.engine.handle(Text(key=A, text="Fast delivery!"))
         await rt.settle()
-        history = await rt.storage.history(A, 20)
-        scores = await rt.storage.fetch_all("SELECT scale, score, comment FROM scores")
+        history = await rt.storage.journey.history(A, 20)
+        scores = sql(rt.storage, "SELECT scale, score, comment FROM scores")
     assert harness.customers.templates(A)[-2:] == ["comment_thanks", "referral_invite"]
     assert re.search(
         r"https://t\.me/escalator_bot\?start=ref-[A-Za-z0-9_-]{12}(?![A-Za-z0-9_-])",
@@ -99,7 +104,7 @@ async def test_passive_is_asked_what_would_make_it_a_ten(harness: Harness) -> No
         await rt.settle()
         assert harness.customers.templates(A)[-1] == "followup_passive"
         await press(rt, harness.customers, A, "Skip")
-        customer = await rt.storage.customer(A)
+        customer = await rt.storage.journey.customer(A)
     assert harness.customers.templates(A)[-1] == "comment_thanks"
     assert customer is not None and customer.case_id is None
 
@@ -115,7 +120,7 @@ async def test_unusable_ratings_are_asked_again_twice_then_dropped(harness: Harn
         await rt.settle()
         assert harness.customers.templates(A)[-1] == "rating_dropped"
         await press(rt, harness.customers, A, "9")  # the old rating button, after it moved on
-        customer = await rt.storage.customer(A)
+        customer = await rt.storage.journey.customer(A)
     assert harness.customers.templates(A)[-1] == "stale_button"
     assert customer is not None and customer.pending_score is None
 
@@ -145,17 +150,19 @@ async def test_detractor_is_escalated_and_the_loop_is_closed(harness: Harness) -
         reminders = [s.text for s in staff.sent if s.template == "staff_sla_reminder"]
         assert len(reminders) == 1 and "still unclaimed" in reminders[0]  # next one: +30 min
 
-        await staff_act(rt.engine, rt.storage, case_id, "claim", "Sam")
-        await staff_act(rt.engine, rt.storage, case_id, "note", "Sam", "courier's fault")
-        await staff_act(rt.engine, rt.storage, case_id, "reply", "Sam", "A new one is on its way")
+        await staff_act(rt.engine, rt.storage.cases, case_id, "claim", "Sam")
+        await staff_act(rt.engine, rt.storage.cases, case_id, "note", "Sam", "courier's fault")
+        await staff_act(
+            rt.engine, rt.storage.cases, case_id, "reply", "Sam", "A new one is on its way"
+        )
         await rt.settle()
         assert harness.customers.sent[-1].template == "staff_reply"
         assert "A new one is on its way" in harness.customers.sent[-1].text
         assert "Sam" in harness.customers.sent[-1].text
         assert not any("courier" in s.text for s in harness.customers.sent)
 
-        await staff_act(rt.engine, rt.storage, case_id, "resolve", "Sam")
-        await staff_act(rt.engine, rt.storage, case_id, "reply", "Sam", "one more thing")
+        await staff_act(rt.engine, rt.storage.cases, case_id, "resolve", "Sam")
+        await staff_act(rt.engine, rt.storage.cases, case_id, "reply", "Sam", "one more thing")
         await rt.settle()
         assert staff.templates()[-2:] == ["staff_case_updated", "staff_error"]
         assert "resolved, not open" in staff.sent[-1].text
@@ -165,18 +172,18 @@ async def test_detractor_is_escalated_and_the_loop_is_closed(harness: Harness) -
         await rt.settle()
         assert harness.customers.templates(A)[-1] == "recovery_question"
         await press(rt, harness.customers, A, "No, not yet")
-        customer = await rt.storage.customer(A)
+        customer = await rt.storage.journey.customer(A)
         assert customer is not None and customer.case_id == case_id
         assert staff.templates()[-1] == "staff_case_reopened"
 
-        await staff_act(rt.engine, rt.storage, case_id, "resolve", "Kim")
+        await staff_act(rt.engine, rt.storage.cases, case_id, "resolve", "Kim")
         harness.clock.advance(timedelta(days=1))
         await rt.settle()
         await press(rt, harness.customers, A, "Yes, all sorted")
         # day 35: the 30-day throttle since the day-3 rating has passed, so a fresh question
         assert harness.customers.templates(A)[-2:] == ["recovery_thanks", "nps_question"]
-        view = await rt.storage.case_view(case_id)
-        history = [h.event for h in await rt.storage.history(A, 50)]
+        view = await rt.storage.cases.view(case_id)
+        history = [h.event for h in await rt.storage.journey.history(A, 50)]
     assert view is not None and view["status"] == "resolved" and view["reopened"] == 1
     assert view["resolved_by"] == "Kim"
     for event in ("case_opened", "case_claimed", "case_resolved", "case_reopened"):
@@ -193,7 +200,7 @@ async def test_negative_checkin_and_trigger_words_open_cases(harness: Harness) -
         await rt.engine.handle(Start(key=B))
         await rt.engine.handle(Text(key=B, text="I want a REFUND now"))
         await rt.settle()
-        b = await rt.storage.customer(B)
+        b = await rt.storage.journey.customer(B)
     assert harness.customers.templates(B)[-1] == "escalated"
     assert b is not None and b.case_id == "test:b#1"
     reasons = [s.text for s in harness.staff.sent if s.template == "staff_case_opened"]
@@ -205,7 +212,7 @@ async def test_a_yes_after_recovery_brings_a_survey_after_the_throttle(harness: 
         await to_rating(rt, harness, A)  # surveyed on day 3
         await press(rt, harness.customers, A, "2")
         await press(rt, harness.customers, A, "Skip")
-        await staff_act(rt.engine, rt.storage, "test:a#1", "resolve", "Sam")
+        await staff_act(rt.engine, rt.storage.cases, "test:a#1", "resolve", "Sam")
         harness.clock.advance(timedelta(days=1))
         await rt.settle()
         await press(rt, harness.customers, A, "Yes, all sorted")
@@ -230,10 +237,10 @@ async def test_csat_variant_and_nps_over_a_period(harness: Harness) -> None:
         await to_rating(rt, harness, B)
         await press(rt, harness.customers, B, "2")
         assert harness.customers.templates(B)[-1] == "followup_detractor"
-        summary = await score_summary(rt.storage, "csat")
+        summary = await score_summary(rt.storage.reports, "csat")
         assert (summary.responses, summary.promoters, summary.detractors) == (2, 1, 1)
         assert summary.score == 50.0
-        before = await score_summary(rt.storage, "csat", until=START + timedelta(days=3))
+        before = await score_summary(rt.storage.reports, "csat", until=START + timedelta(days=3))
         assert before.responses == 0
 
 
@@ -243,6 +250,6 @@ async def test_nps_is_promoters_minus_detractors(harness: Harness) -> None:
             key = CustomerKey("test", f"n{n}")
             await to_rating(rt, harness, key)
             await rt.engine.handle(Text(key=key, text=str(score)))
-        summary = await score_summary(rt.storage, "nps")
+        summary = await score_summary(rt.storage.reports, "nps")
     assert (summary.promoters, summary.passives, summary.detractors) == (2, 1, 1)
     assert summary.score == 25.0

@@ -38,8 +38,9 @@ from bot.handlers.console import (
 from bot.messages.templates import Format
 from bot.reports import journey_report, score_summary
 from bot.simulation import simulate
-from bot.storage.base import OutboxRow
-from bot.storage.sqlite import SQLiteStorage
+from bot.storage import Storage, open_storage
+from bot.storage.types import OutboxRow
+from bot.storage.url import DatabaseUrl
 
 __all__ = ["main"]
 
@@ -160,20 +161,20 @@ async def run_console(
     async with open_runtime(
         settings, clock, {CHANNEL: customers}, ConsoleStaffChannel(stream), database=database
     ) as runtime:
-        saved = await runtime.storage.get_meta(CLOCK_OFFSET)
+        saved = await runtime.storage.meta.get(CLOCK_OFFSET)
         clock.offset = timedelta(seconds=float(saved or 0))
 
         async def advance(delta: timedelta) -> None:
             clock.advance(delta)
-            await runtime.storage.set_meta(CLOCK_OFFSET, str(clock.offset.total_seconds()))
+            await runtime.storage.meta.set(CLOCK_OFFSET, str(clock.offset.total_seconds()))
 
         interactive = lines is None and sys.stdin.isatty()
 
         async def staff(verb: StaffVerb, text: str, name: str) -> str | None:
-            case_id = await runtime.storage.latest_case()
+            case_id = await runtime.storage.cases.latest()
             if case_id is None:
                 return "there is no escalation case yet"
-            await staff_act(runtime.engine, runtime.storage, case_id, verb, name, text)
+            await staff_act(runtime.engine, runtime.storage.cases, case_id, verb, name, text)
             return None
 
         playground = Playground(
@@ -194,9 +195,13 @@ async def run_console(
 
 async def purchase(settings: Settings, args: argparse.Namespace) -> int:
     key = CustomerKey.parse(args.customer, default_channel="telegram")
-    async with open_runtime(settings, SystemClock(), {}, _Nowhere(), database=args.db) as rt:
-        outcome = await record_purchase(rt.engine, rt.storage, key, args.order_id, args.amount)
-        customer = await rt.storage.customer(key)
+    async with open_runtime(
+        settings, SystemClock(), {}, _Nowhere(), database=args.db, create=False
+    ) as rt:
+        outcome = await record_purchase(
+            rt.engine, rt.storage.journey, key, args.order_id, args.amount
+        )
+        customer = await rt.storage.journey.customer(key)
     assert customer is not None
     if outcome is Outcome.DUPLICATE:
         print(f"order {args.order_id} was already recorded: nothing changed")
@@ -206,9 +211,11 @@ async def purchase(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def nps(settings: Settings, args: argparse.Namespace) -> int:
-    storage = await SQLiteStorage.open(args.db or settings.database_path)
+    storage = await _open(settings, args.db)
     try:
-        summary = await score_summary(storage, settings.survey_scale, args.since, args.until)
+        summary = await score_summary(
+            storage.reports, settings.survey_scale, args.since, args.until
+        )
     finally:
         await storage.close()
     label = "NPS" if summary.scale == "nps" else "CSAT"
@@ -237,13 +244,19 @@ async def run_simulation(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def report(settings: Settings, args: argparse.Namespace) -> int:
-    storage = await SQLiteStorage.open(args.db or settings.database_path)
+    storage = await _open(settings, args.db)
     try:
-        result = await journey_report(storage, args.since, args.until)
+        result = await journey_report(storage.reports, args.since, args.until)
     finally:
         await storage.close()
     print("\n".join(result.lines()))
     return 0
+
+
+async def _open(settings: Settings, database: Path | None) -> Storage:
+    """The existing database (commands that read never create one)."""
+    url = DatabaseUrl("sqlite", path=database) if database is not None else settings.database
+    return await open_storage(url, synchronous=settings.sqlite_synchronous)
 
 
 class _Nowhere:
@@ -259,10 +272,10 @@ class _Nowhere:
 
 
 async def show_customer(settings: Settings, ident: str, database: Path | None) -> int:
-    storage = await SQLiteStorage.open(database or settings.database_path)
+    storage = await _open(settings, database)
     try:
         key = CustomerKey.parse(ident, default_channel="telegram")
-        customer = await storage.customer(key, history=200)
+        customer = await storage.journey.customer(key, history=200)
         if customer is None:
             print(f"escalator: no customer {key.id!r}", file=sys.stderr)
             return 1

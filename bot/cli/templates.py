@@ -89,7 +89,7 @@ def _author(args: argparse.Namespace) -> str:
 
 
 async def _list(t: TemplateVersions, rt: Runtime, args: argparse.Namespace) -> int:
-    overrides = (await rt.storage.template_overrides())[1]
+    overrides = (await rt.storage.templates.overrides())[1]
     locales = rt.renderer.locales()
     for name in t.catalog.names():
         spec = t.catalog[name]
@@ -171,7 +171,7 @@ async def _preview(t: TemplateVersions, rt: Runtime, args: argparse.Namespace) -
     values = spec.samples()
     locale = args.locale
     if args.customer:
-        customer = await rt.storage.customer(CustomerKey.parse(args.customer))
+        customer = await rt.storage.journey.customer(CustomerKey.parse(args.customer))
         if customer is None:
             raise InvalidInput(f"no customer {args.customer!r}")
         values["first_name"] = customer.first_name or ""

@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, tzinfo
 
-from bot.flows.model import JobKind, Json
+from bot.flows.model import CustomerKey, JobKind
 from bot.flows.policy import FlowPolicy
-from bot.storage.codec import epoch
-from bot.storage.sqlite import SQLiteStorage
+from bot.storage.protocols import JobStore, MetaStore, ReportStore
+from bot.storage.types import SystemJob
 
 __all__ = ["MonthlyAwards", "month_bounds"]
 
@@ -29,8 +29,17 @@ def month_bounds(year: int, month: int, tz: tzinfo) -> tuple[datetime, datetime]
 
 
 class MonthlyAwards:
-    def __init__(self, storage: SQLiteStorage, policy: FlowPolicy, tz: tzinfo) -> None:
-        self._storage = storage
+    def __init__(
+        self,
+        jobs: JobStore,
+        meta: MetaStore,
+        reports: ReportStore,
+        policy: FlowPolicy,
+        tz: tzinfo,
+    ) -> None:
+        self._jobs = jobs
+        self._meta = meta
+        self._reports = reports
         self._templates = [r for r in policy.recognition_rules if r.metric is None]
         self._tz = tz
         self._checked: str | None = None  # derived: saves a query per tick, rebuilt on start
@@ -42,24 +51,23 @@ class MonthlyAwards:
         key = f"{year:04d}-{month:02d}"
         if not self._templates or self._checked == key:
             return 0
-        done = await self._storage.get_meta(DONE)
+        done = await self._meta.get(DONE)
         if done is not None and done >= key:
             self._checked = key
             return 0
         start, end = month_bounds(year, month, self._tz)
-        rows = await self._storage.fetch_all(
-            "SELECT referrer_id, count(*) AS n, min(converted_at) FROM referrals "
-            "WHERE converted_at >= ? AND converted_at < ? "
-            "GROUP BY referrer_id ORDER BY n DESC, min(converted_at) LIMIT 1",
-            (epoch(start), epoch(end)),
-        )
-        jobs: list[tuple[str, str, datetime, dict[str, Json]]] = []
+        winner = await self._reports.top_referrer(start, end)
+        jobs: list[SystemJob] = []
         for rule in self._templates:
-            if rows:
+            if winner is not None:
                 badge = rule.badge.format(month=start.strftime("%B %Y"))
-                jobs.append((rows[0][0], JobKind.AWARD.value, now, {"badge": badge}))
-        await self._storage.schedule_system(jobs, (DONE, key))
+                jobs.append(
+                    SystemJob(
+                        CustomerKey.parse(winner), JobKind.AWARD, now, {"badge": badge}, badge
+                    )
+                )
+        await self._jobs.plan(jobs, (DONE, key))
         self._checked = key
         if jobs:
-            log.info("top referrer of %s: %s", key, rows[0][0])
+            log.info("top referrer of %s: %s", key, winner)
         return len(jobs)

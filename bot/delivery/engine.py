@@ -2,9 +2,12 @@
 flows and storage.
 
 Events of one customer are handled one at a time and in arrival order (a per-customer lock,
-taken *before* loading, so no decision is computed from stale state); different customers run
-concurrently, and their commits are grouped by the storage. A redelivered event (same inbound
-id) or an already-finished job changes nothing.
+taken *before* loading, so no decision in this process is computed from stale state); different
+customers run concurrently, and their commits are grouped by the storage. Another process (the
+CLI, a second worker) may change the same customer meanwhile: a commit names the version it was
+computed from and is refused if that is no longer current, and the engine then loads the
+customer again and decides again. A redelivered event (same inbound id) or an
+already-finished job changes nothing.
 """
 
 from __future__ import annotations
@@ -16,16 +19,21 @@ from enum import StrEnum
 
 from bot.clock import Clock
 from bot.delivery.locks import KeyedLock
+from bot.errors import DuplicateInbound, StaleCustomer, StorageError
 from bot.flows import FlowPolicy, decide
 from bot.flows.journey import Needs, needs
 from bot.flows.model import ClearButtons, Context, Decision, Event, JobDue, OutMessage
-from bot.storage.base import Change, DuplicateInbound, OutboxItem, Storage
+from bot.storage.protocols import JourneyStore
+from bot.storage.types import Change, OutboxItem
 
 __all__ = ["Engine", "Outcome"]
 
 log = logging.getLogger(__name__)
 
 HISTORY_SHOWN = 20
+MAX_ATTEMPTS = 20
+"""Decisions refused as stale before giving up: each refusal means another writer committed a
+change to this customer in between, so this is never reached by honest contention."""
 
 
 class Outcome(StrEnum):
@@ -37,7 +45,7 @@ class Outcome(StrEnum):
 class Engine:
     def __init__(
         self,
-        storage: Storage,
+        storage: JourneyStore,
         policy: FlowPolicy,
         clock: Clock,
         on_commit: Callable[[bool, bool], None] = lambda messages, jobs: None,
@@ -56,26 +64,33 @@ class Engine:
         job_id = event.job_id if isinstance(event, JobDue) else None
         need = needs(event)
         async with self._locks.hold(event.key.id):
-            loaded = await self._storage.load(
-                event.key,
-                inbound_id=event.inbound_id,
-                job_id=job_id,
-                history=HISTORY_SHOWN if need.history else 0,
-            )
-            if loaded.seen:
-                log.info("ignored a redelivered event for %s (%s)", event.key.id, event.inbound_id)
-                return Outcome.DUPLICATE
-            context = await self._context(need)
-            now = self._clock.now()
-            decision = decide(loaded.customer, event, now, self._policy, context)
-            if decision is None:
-                log.warning("event for unknown customer %s ignored: %r", event.key.id, event)
-                return Outcome.IGNORED
-            change = _to_change(decision, event, job_id, now)
-            try:
-                await self._storage.commit(change)
-            except DuplicateInbound:
-                return Outcome.DUPLICATE
+            for _ in range(MAX_ATTEMPTS):
+                loaded = await self._storage.load(
+                    event.key,
+                    inbound_id=event.inbound_id,
+                    job_id=job_id,
+                    history=HISTORY_SHOWN if need.history else 0,
+                )
+                if loaded.seen:
+                    log.info("ignored a redelivered event for %s", event.key.id)
+                    return Outcome.DUPLICATE
+                context = await self._context(need)
+                now = self._clock.now()
+                decision = decide(loaded.customer, event, now, self._policy, context)
+                if decision is None:
+                    log.warning("event for unknown customer %s ignored", event.key.id)
+                    return Outcome.IGNORED
+                change = _to_change(decision, event, job_id, now, loaded.version)
+                try:
+                    await self._storage.commit(change)
+                except DuplicateInbound:
+                    return Outcome.DUPLICATE
+                except StaleCustomer:
+                    log.info("customer %s changed meanwhile; deciding again", event.key.id)
+                    continue
+                break
+            else:
+                raise StorageError(f"customer {event.key.id} kept changing; event not handled")
         due_now = any(job.due_at <= now for job in change.schedule)
         if change.outbox or due_now:
             self._on_commit(bool(change.outbox), due_now)
@@ -92,10 +107,13 @@ class Engine:
         return Context(referrer=referrer, leaderboard=board)
 
 
-def _to_change(decision: Decision, event: Event, job_id: int | None, now: datetime) -> Change:
+def _to_change(
+    decision: Decision, event: Event, job_id: int | None, now: datetime, version: int | None
+) -> Change:
     return Change(
         customer=decision.customer.evolve(updated_at=now),
         at=now,
+        version=version,
         inbound_id=event.inbound_id,
         job_done=job_id,
         log=decision.log,

@@ -2,9 +2,11 @@
 
 Polling and webhooks both write raw updates here (one group-committed insert) and only then
 confirm them to the platform, so an update is never lost between "received" and "handled". A
-consumer hands them to the platform handler: one customer's updates in order, different
-customers concurrently. A row is removed after it is handled; a crash in between hands it over
-again, and the engine's inbound-id check makes that second time a no-op.
+consumer claims them and hands them to the platform handler: one customer's updates in order
+(the claim hands out a customer's next update only once no earlier one is claimed elsewhere),
+different customers concurrently. A row is removed after it is handled; a crash in between hands
+it over again when its lease ends, and the engine's inbound-id check makes that second time a
+no-op.
 """
 
 from __future__ import annotations
@@ -12,28 +14,35 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
+from bot.clock import Clock
 from bot.delivery.loops import nap
 from bot.errors import StorageError
-from bot.storage.base import Storage
+from bot.storage.protocols import InboxStore
+from bot.storage.types import QueuedUpdate
 
-__all__ = ["InboxConsumer"]
+__all__ = ["LEASE", "InboxConsumer"]
 
 log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=1)
+"""Longer than handling one batch takes; an update claimed by a process that died is handed
+out again after this."""
 
 
 class InboxConsumer:
     def __init__(
         self,
-        storage: Storage,
+        storage: InboxStore,
         handle: Callable[[str], Awaitable[object]],
-        group_of: Callable[[str], str],
+        clock: Clock,
         *,
         batch: int = 256,
     ) -> None:
         self._storage = storage
         self._handle = handle
-        self._group_of = group_of
+        self._clock = clock
         self._batch = batch
         self._wake = asyncio.Event()
 
@@ -43,31 +52,32 @@ class InboxConsumer:
     async def drain(self) -> int:
         """Handle everything queued now; return how many updates were handled."""
         handled = 0
-        while rows := await self._storage.inbox_fetch(self._batch):
-            groups: dict[str, list[tuple[int, str]]] = {}
-            for ident, _, body in rows:
-                groups.setdefault(self._group_of(body), []).append((ident, body))
+        while rows := await self._storage.claim(self._clock.now(), self._batch, LEASE):
+            groups: dict[str, list[QueuedUpdate]] = {}
+            for row in rows:
+                # an update without a group (no customer in it) is a group of its own
+                groups.setdefault(row.group or f"#{row.id}", []).append(row)
             done = await asyncio.gather(*(self._handle_group(group) for group in groups.values()))
             finished = [ident for group in done for ident in group]
             if finished:
-                await self._storage.inbox_remove(finished)
+                await self._storage.remove(finished)
             handled += len(finished)
             if len(finished) < len(rows):
-                return handled  # a storage failure: leave the rest for the next round
+                return handled  # a storage failure: the rest is handed out again later
         return handled
 
-    async def _handle_group(self, group: list[tuple[int, str]]) -> list[int]:
+    async def _handle_group(self, group: list[QueuedUpdate]) -> list[int]:
         finished: list[int] = []
-        for ident, body in group:
+        for row in group:
             try:
-                await self._handle(body)
+                await self._handle(row.body)
             except StorageError:
-                log.exception("inbox update %s not handled: storage failed; will retry", ident)
+                log.exception("inbox update %s not handled: storage failed; will retry", row.id)
                 break
             except Exception:
                 # A bug must not wedge the queue: the update is dropped, loudly.
-                log.exception("inbox update %s could not be handled and was dropped", ident)
-            finished.append(ident)
+                log.exception("inbox update %s could not be handled and was dropped", row.id)
+            finished.append(row.id)
         return finished
 
     async def run(self, stop: asyncio.Event, poll: float = 1.0) -> None:

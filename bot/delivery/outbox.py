@@ -29,7 +29,8 @@ from bot.errors import (
 )
 from bot.flows.model import CustomerKey, Json
 from bot.messages.templates import Format, Renderer, TemplateMissing
-from bot.storage.base import DeliveryResult, OutboxRow, Storage
+from bot.storage.protocols import CaseStore, OutboxStore
+from bot.storage.types import DeliveryResult, OutboxRow
 
 __all__ = ["Channel", "Outbox", "Rendered"]
 
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 
 BACKOFF_BASE = timedelta(seconds=2)
 BACKOFF_CAP = timedelta(minutes=10)
+LEASE = timedelta(minutes=2)
+"""How long a claimed row is ours: longer than any one delivery (retries wait in the table,
+not in flight), so a row is only taken over from a process that is gone."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,8 @@ class Channel(Protocol):
 class Outbox:
     def __init__(
         self,
-        storage: Storage,
+        storage: OutboxStore,
+        cases: CaseStore,
         renderer: Renderer,
         clock: Clock,
         customer_channels: Mapping[str, Channel],
@@ -78,6 +83,7 @@ class Outbox:
         self._defaults = dict(defaults or {})
         self._before_round = before_round
         self._storage = storage
+        self._cases = cases
         self._renderer = renderer
         self._clock = clock
         self._customer_channels = customer_channels
@@ -108,41 +114,21 @@ class Outbox:
             if self._before_round is not None:
                 await self._before_round()  # e.g. pick up an admin's new template version
             while True:
-                groups = self._due_groups(await self._storage.pending_outbox(self._batch))
-                if not groups:
+                rows = await self._storage.claim(self._clock.now(), self._batch, LEASE)
+                if not rows:
                     return handled
-                results = await asyncio.gather(*(self._deliver_group(g) for g in groups))
-                flat = [result for group in results for result in group]
-                handled += len(flat)
-                if all(result.outcome == "retry" for result in flat):
+                results = await asyncio.gather(*(self._deliver_one(row) for row in rows))
+                handled += len(results)
+                if all(result.outcome == "retry" for result in results):
                     return handled
 
-    def _due_groups(self, rows: list[OutboxRow]) -> list[list[OutboxRow]]:
-        now = self._clock.now()
-        groups: dict[tuple[str, str], list[OutboxRow]] = {}
-        blocked: set[tuple[str, str]] = set()
-        for row in rows:
-            recipient = (row.audience, row.key.id if row.audience == "customer" else "")
-            if recipient in blocked:
-                continue
-            if row.next_attempt_at > now:
-                blocked.add(recipient)
-                continue
-            groups.setdefault(recipient, []).append(row)
-        return list(groups.values())
-
-    async def _deliver_group(self, rows: list[OutboxRow]) -> list[DeliveryResult]:
-        results: list[DeliveryResult] = []
+    async def _deliver_one(self, row: OutboxRow) -> DeliveryResult:
         async with self._semaphore:
-            for row in rows:
-                result = await self._deliver(row)
-                # Recorded at once (the writer groups concurrent records into one commit): the
-                # window in which a crash would send an accepted message again stays tiny.
-                await self._storage.record_deliveries([result])
-                results.append(result)
-                if result.outcome == "retry":
-                    break  # keep this recipient's order: later rows wait for this one
-        return results
+            result = await self._deliver(row)
+            # Recorded at once (the writer groups concurrent records into one commit): the
+            # window in which a crash would send an accepted message again stays tiny.
+            await self._storage.record([result])
+        return result
 
     async def _deliver(self, row: OutboxRow) -> DeliveryResult:
         channel = (
@@ -161,7 +147,7 @@ class Outbox:
                 return DeliveryResult(row.id, "sent", self._clock.now())
             case = None
             if row.audience == "staff" and isinstance(row.context.get("case_id"), str):
-                case = await self._storage.case_view(str(row.context["case_id"]))
+                case = await self._cases.view(str(row.context["case_id"]))
             rendered = self._render(row, channel, case)
             platform_id = await channel.send(row, rendered)
             return DeliveryResult(

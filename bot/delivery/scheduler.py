@@ -2,8 +2,10 @@
 
 A job is finished in the same transaction as the decision it causes, so a job that fell due
 while the process was down runs once after start: not twice (the engine ignores a job that is
-no longer pending), not never (it stays pending until its decision commits). When nothing is
-due, a tick costs one indexed query.
+no longer pending), not never (it stays pending until its decision commits). Due jobs are
+claimed with a lease, so two schedulers (two workers) never run one job at once, and a job
+whose runner died runs again when the lease ends. When nothing is due, a tick costs one
+indexed statement.
 """
 
 from __future__ import annotations
@@ -11,23 +13,26 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.clock import Clock
 from bot.delivery.engine import Engine, Outcome
 from bot.delivery.loops import nap
 from bot.flows.model import JobDue
-from bot.storage.base import Storage
+from bot.storage.protocols import JobStore
 
 __all__ = ["Scheduler"]
 
 log = logging.getLogger(__name__)
 
+LEASE = timedelta(minutes=2)
+"""Longer than running one batch of jobs takes."""
+
 
 class Scheduler:
     def __init__(
         self,
-        storage: Storage,
+        storage: JobStore,
         engine: Engine,
         clock: Clock,
         *,
@@ -39,7 +44,6 @@ class Scheduler:
         self._engine = engine
         self._clock = clock
         self._batch = batch
-        self._in_flight: set[int] = set()
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -50,32 +54,33 @@ class Scheduler:
         """Hand every job due now to the engine; return how many ran."""
         for task in self._periodic:  # system work that plans jobs (monthly awards)
             await task(self._clock.now())
-        due = [
-            job
-            for job in await self._storage.due_jobs(self._clock.now(), self._batch)
-            if job.id not in self._in_flight
-        ]
+        now = self._clock.now()
+        first = await self._storage.next_due_at()  # idle: this one indexed read, no write
+        if first is None or first > now:
+            return 0
+        due = await self._storage.claim(now, self._batch, LEASE)
         if not due:
             return 0
-        self._in_flight.update(job.id for job in due)
-        try:
-            outcomes = await asyncio.gather(
-                *(
-                    self._engine.handle(
-                        JobDue(key=job.key, job_id=job.id, kind=job.kind, payload=job.payload)
-                    )
-                    for job in due
-                ),
-                return_exceptions=True,
-            )
-        finally:
-            self._in_flight.difference_update(job.id for job in due)
+        outcomes = await asyncio.gather(
+            *(
+                self._engine.handle(
+                    JobDue(key=job.key, job_id=job.id, kind=job.kind, payload=job.payload)
+                )
+                for job in due
+            ),
+            return_exceptions=True,
+        )
         ran = 0
+        orphans = []
         for job, outcome in zip(due, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 log.error("job %s (%s) failed: %r", job.id, job.kind.value, outcome)
             elif outcome is Outcome.DONE:
                 ran += 1
+            elif outcome is Outcome.IGNORED:
+                orphans.append(job.id)  # its customer is gone: it would be claimed forever
+        if orphans:
+            await self._storage.finish(orphans, now)
         return ran
 
     async def run(self, stop: asyncio.Event, interval: float) -> None:

@@ -19,6 +19,7 @@ from bot.flows.model import (
     Customer,
     Decision,
     JobKind,
+    Json,
     Line,
     LogEntry,
     OutMessage,
@@ -84,7 +85,8 @@ def _sla(case_id: str, reminder: int, now: datetime, policy: FlowPolicy) -> tupl
     if policy.escalation_sla is None or reminder > policy.sla_reminders:
         return ()
     due = now + policy.escalation_sla
-    return (ScheduleJob(JobKind.SLA, due, {"case_id": case_id, "reminder": reminder}),)
+    payload: dict[str, Json] = {"case_id": case_id, "reminder": reminder}
+    return (ScheduleJob(JobKind.SLA, due, payload, subject=case_id),)
 
 
 def sla_due(

@@ -290,6 +290,9 @@ class ScheduleJob:
     payload: Mapping[str, Json] = field(default_factory=dict)
     customer: CustomerKey | None = None
     """Another customer the job is for (a referrer to tell); None for the deciding customer."""
+    subject: str = ""
+    """What the job is about (a case id, a friend's id): a customer has at most one live job of
+    a kind per subject, so scheduling it again replaces the pending one."""
 
 
 @dataclass(frozen=True)

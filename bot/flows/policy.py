@@ -7,7 +7,19 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
-__all__ = ["DEFAULT_RULES", "DEFAULT_TRIGGERS", "FlowPolicy", "Rule"]
+__all__ = ["DEFAULT_RULES", "DEFAULT_TRIGGERS", "FlowPolicy", "Rule", "ScoreGroup", "score_group"]
+
+ScoreGroup = Literal["promoter", "passive", "detractor"]
+
+
+def score_group(scale: str, score: int) -> ScoreGroup:
+    """NPS: 9-10 promoters, 7-8 passives, 0-6 detractors. CSAT: 5 satisfied ("promoter"),
+    4 ("passive"), 1-3 dissatisfied; reports call CSAT's groups satisfied / neutral /
+    dissatisfied, the flows use one name for both scales."""
+    if scale == "nps":
+        return "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
+    return "promoter" if score >= 5 else "passive" if score >= 4 else "detractor"
+
 
 DEFAULT_TRIGGERS = (
     "refund",
@@ -87,7 +99,5 @@ class FlowPolicy:
     def scale_range(self) -> range:
         return range(0, 11) if self.survey_scale == "nps" else range(1, 6)
 
-    def score_group(self, score: int) -> Literal["promoter", "passive", "detractor"]:
-        if self.survey_scale == "nps":
-            return "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
-        return "promoter" if score >= 5 else "passive" if score >= 4 else "detractor"
+    def score_group(self, score: int) -> ScoreGroup:
+        return score_group(self.survey_scale, score)

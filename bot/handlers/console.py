@@ -37,7 +37,7 @@ from bot.flows.model import (
     Text,
 )
 from bot.messages.templates import Format
-from bot.storage.base import OutboxRow
+from bot.storage.types import OutboxRow
 
 __all__ = [
     "CHANNEL",

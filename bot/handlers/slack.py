@@ -38,8 +38,8 @@ from bot.flows.model import CustomerKey, Json, StaffVerb
 from bot.handlers.slack_templates import TemplateDesk
 from bot.messages.templates import Format, Renderer
 from bot.messages.versions import TemplateVersions
-from bot.storage.base import OutboxRow
-from bot.storage.sqlite import SQLiteStorage
+from bot.storage.protocols import CaseStore
+from bot.storage.types import OutboxRow
 
 __all__ = ["SlackBridge", "SlackDesk", "make_client", "slack_to_plain"]
 
@@ -116,13 +116,13 @@ class SlackDesk:
     def __init__(
         self,
         client: AsyncWebClient,
-        storage: SQLiteStorage,
+        cases: CaseStore,
         renderer: Renderer,
         channel: str,
         oncall: str | None,
     ) -> None:
         self._client = client
-        self._storage = storage
+        self._cases = cases
         self._renderer = renderer
         self._channel = channel
         self.extra_context: Mapping[str, object] = {"oncall": mention(oncall)}
@@ -134,7 +134,7 @@ class SlackDesk:
                 self._client.chat_postMessage(channel=self._channel, text=message.text)
             )
             return str(response["ts"])
-        thread = await self._storage.staff_thread(case_id)
+        thread = await self._cases.thread(case_id)
         if row.template == "staff_case_opened" or thread is None:
             return await self._post_card(case_id, message)
         channel, ts = thread
@@ -164,7 +164,7 @@ class SlackDesk:
             )
         )
         channel, ts = str(response["channel"]), str(response["ts"])
-        await self._storage.save_staff_thread(case_id, channel, ts)
+        await self._cases.save_thread(case_id, channel, ts)
         return ts
 
     async def _update_card(self, channel: str, ts: str, case: Mapping[str, Json]) -> None:
@@ -229,7 +229,7 @@ class SlackBridge:
         staff_group: str | None,
         admin_users: frozenset[str],
         act: StaffAct,
-        storage: SQLiteStorage,
+        cases: CaseStore,
         renderer: Renderer,
         summary: Summary,
         templates: TemplateVersions | None = None,
@@ -240,7 +240,7 @@ class SlackBridge:
         self._staff_group = staff_group
         self._admin_users = admin_users
         self._act = act
-        self._storage = storage
+        self._cases = cases
         self._renderer = renderer
         self._summary = summary
         self._names: dict[str, tuple[str, float]] = {}
@@ -336,7 +336,7 @@ class SlackBridge:
             or event.get("bot_id")
         ):
             return
-        case_id = await self._storage.case_by_thread(event["channel"], thread_ts)
+        case_id = await self._cases.case_at(event["channel"], thread_ts)
         if case_id is None:
             return
         user = event.get("user", "")

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from bot.delivery.outbox import Rendered
 from bot.flows.model import CustomerKey
 from bot.messages.templates import Format
-from bot.storage.base import OutboxRow
+from bot.storage.types import OutboxRow
 
 __all__ = ["LogStaffChannel"]
 

@@ -70,7 +70,7 @@ from bot.flows.model import (
     Text,
 )
 from bot.messages.templates import Format, Renderer
-from bot.storage.base import OutboxRow
+from bot.storage.types import InboxItem, OutboxRow
 
 __all__ = [
     "ALLOWED_UPDATES",
@@ -79,7 +79,7 @@ __all__ = [
     "NotPrivate",
     "TelegramBridge",
     "TelegramChannel",
-    "customer_of",
+    "inbox_item",
     "split_text",
     "to_event",
 ]
@@ -163,8 +163,13 @@ def _message_event(message: Message, inbound: str) -> Translation:
     return Text(text=text, **common)
 
 
-def customer_of(body: str) -> str:
-    """The user an update's `from` names (for ordering the inbox per customer)."""
+def inbox_item(update_id: int, body: str) -> InboxItem:
+    """An update for the durable inbox, grouped by the user its `from` names, so one customer's
+    updates are handled one at a time, in `update_id` order."""
+    return InboxItem(key=f"tg:{update_id}", group=_sender(body), seq=update_id, body=body)
+
+
+def _sender(body: str) -> str:
     try:
         data = json.loads(body)
     except ValueError:
@@ -174,7 +179,7 @@ def customer_of(body: str) -> str:
     for field in ("message", "edited_message", "callback_query", "my_chat_member"):
         part = data.get(field)
         if isinstance(part, dict) and isinstance(part.get("from"), dict):
-            return str(part["from"].get("id", ""))
+            return f"{CHANNEL}:{part['from'].get('id', '')}"
     return ""
 
 

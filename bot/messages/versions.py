@@ -17,7 +17,7 @@ from bot.errors import InvalidInput
 from bot.messages.catalog import Catalog
 from bot.messages.templates import Renderer
 from bot.messages.validation import Problem, ValidationFailed, validate
-from bot.storage.sqlite import SQLiteStorage
+from bot.storage.protocols import TemplateStore
 
 __all__ = ["TemplateVersions", "Version"]
 
@@ -35,7 +35,7 @@ class Version:
 class TemplateVersions:
     def __init__(
         self,
-        storage: SQLiteStorage,
+        storage: TemplateStore,
         renderer: Renderer,
         catalog: Catalog,
         clock: Clock,
@@ -56,9 +56,9 @@ class TemplateVersions:
         if not force and now - self._checked < self._refresh_every:
             return False
         self._checked = now
-        if not force and await self._storage.template_marker() == self._marker:
+        if not force and await self._storage.marker() == self._marker:
             return False
-        self._marker, overrides = await self._storage.template_overrides()
+        self._marker, overrides = await self._storage.overrides()
         self._renderer.set_overrides(overrides)
         return True
 
@@ -85,11 +85,18 @@ class TemplateVersions:
         chosen = self.locale(locale)
         shipped = self._renderer.shipped(name, chosen) or ""
         versions = [Version(1, shipped, True, "shipped", "the file in templates/messages", None)]
-        for number, source, author, comment, at in await self._storage.template_history(
-            name, chosen
-        ):
-            text = shipped if source is None else source
-            versions.append(Version(number, text, source is None, author, comment, at))
+        for stored in await self._storage.versions(name, chosen):
+            text = shipped if stored.source is None else stored.source
+            versions.append(
+                Version(
+                    stored.number,
+                    text,
+                    stored.source is None,
+                    stored.author,
+                    stored.comment,
+                    stored.at,
+                )
+            )
         return versions
 
     async def rollback(self, name: str, version: int, *, locale: str | None, author: str) -> int:
@@ -114,7 +121,7 @@ class TemplateVersions:
     async def _store(
         self, name: str, locale: str, source: str | None, author: str, comment: str
     ) -> int:
-        number = await self._storage.add_template_version(
+        number = await self._storage.add_version(
             name, locale, source, author[:80] or "admin", comment[:500], self._clock.now()
         )
         await self.refresh(force=True)

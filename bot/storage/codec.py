@@ -1,4 +1,9 @@
-"""Conversions between typed values and SQLite rows (times are UTC epoch seconds)."""
+"""Conversions between typed values and database rows, shared by every backend.
+
+Times are UTC epoch seconds (a float), JSON values are compact text, and a customer is the
+columns of `CUSTOMER_COLUMNS`, mapped by name: `customer_from_row` reads a row selected with
+exactly those columns, in that order.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from bot.flows.stages import Stage
 
 __all__ = [
     "CUSTOMER_COLUMNS",
-    "CUSTOMER_FIELDS",
+    "CUSTOMER_LIST",
     "buttons_from_json",
     "buttons_to_json",
     "customer_from_row",
@@ -26,12 +31,36 @@ __all__ = [
 ]
 
 CUSTOMER_COLUMNS = (
-    "id, channel, external_id, stage, dialogue, question_id, first_name, language, source, "
-    "opted_out, unreachable, created_at, updated_at, reasks, last_survey_at, pending_score, "
-    "case_id, case_claimed_by, cases_opened, referral_code, referred_by, referrals_joined, "
-    "referrals_converted, purchases, promoter_streak, badges, leaderboard_opt_in"
+    "id",
+    "channel",
+    "external_id",
+    "stage",
+    "dialogue",
+    "question_id",
+    "first_name",
+    "language",
+    "source",
+    "opted_out",
+    "unreachable",
+    "created_at",
+    "updated_at",
+    "reasks",
+    "last_survey_at",
+    "pending_score",
+    "case_id",
+    "case_claimed_by",
+    "cases_opened",
+    "referral_code",
+    "referred_by",
+    "referrals_joined",
+    "referrals_converted",
+    "purchases",
+    "promoter_streak",
+    "badges",
+    "leaderboard_opt_in",
 )
-CUSTOMER_FIELDS = len(CUSTOMER_COLUMNS.split(","))
+CUSTOMER_LIST = ", ".join(CUSTOMER_COLUMNS)
+_AT = {name: index for index, name in enumerate(CUSTOMER_COLUMNS)}
 
 
 def epoch(value: datetime) -> float:
@@ -51,6 +80,7 @@ def load_json(text: str) -> dict[str, Json]:
 
 
 def customer_to_row(customer: Customer) -> tuple[object, ...]:
+    """The values of `CUSTOMER_COLUMNS`, in that order."""
     return (
         customer.id,
         customer.key.channel,
@@ -83,37 +113,41 @@ def customer_to_row(customer: Customer) -> tuple[object, ...]:
 
 
 def customer_from_row(row: Sequence[Any], history: tuple[HistoryEntry, ...] = ()) -> Customer:
+    """A customer from a row of `CUSTOMER_COLUMNS`."""
+    at = _AT
+    last_survey = row[at["last_survey_at"]]
     return Customer(
-        key=CustomerKey(row[1], row[2]),
-        stage=Stage(row[3]),
-        dialogue=DialogueState(row[4]),
-        question_id=int(row[5]),
-        first_name=row[6],
-        language=row[7],
-        source=row[8],
-        opted_out=bool(row[9]),
-        unreachable=bool(row[10]),
-        created_at=moment(row[11]),
-        updated_at=moment(row[12]),
-        reasks=int(row[13]),
-        last_survey_at=None if row[14] is None else moment(row[14]),
-        pending_score=row[15],
-        case_id=row[16],
-        case_claimed_by=row[17],
-        cases_opened=int(row[18]),
-        referral_code=row[19],
-        referred_by=row[20],
-        referrals_joined=int(row[21]),
-        referrals_converted=int(row[22]),
-        purchases=int(row[23]),
-        promoter_streak=int(row[24]),
-        badges=tuple(json.loads(row[25])),
-        leaderboard_opt_in=bool(row[26]),
+        key=CustomerKey(row[at["channel"]], row[at["external_id"]]),
+        stage=Stage(row[at["stage"]]),
+        dialogue=DialogueState(row[at["dialogue"]]),
+        question_id=int(row[at["question_id"]]),
+        first_name=row[at["first_name"]],
+        language=row[at["language"]],
+        source=row[at["source"]],
+        opted_out=bool(row[at["opted_out"]]),
+        unreachable=bool(row[at["unreachable"]]),
+        created_at=moment(row[at["created_at"]]),
+        updated_at=moment(row[at["updated_at"]]),
+        reasks=int(row[at["reasks"]]),
+        last_survey_at=None if last_survey is None else moment(last_survey),
+        pending_score=row[at["pending_score"]],
+        case_id=row[at["case_id"]],
+        case_claimed_by=row[at["case_claimed_by"]],
+        cases_opened=int(row[at["cases_opened"]]),
+        referral_code=row[at["referral_code"]],
+        referred_by=row[at["referred_by"]],
+        referrals_joined=int(row[at["referrals_joined"]]),
+        referrals_converted=int(row[at["referrals_converted"]]),
+        purchases=int(row[at["purchases"]]),
+        promoter_streak=int(row[at["promoter_streak"]]),
+        badges=tuple(json.loads(row[at["badges"]])),
+        leaderboard_opt_in=bool(row[at["leaderboard_opt_in"]]),
         history=history,
     )
 
 
 def history_from_row(row: Sequence[Any]) -> HistoryEntry:
+    """From (at, event, from_stage, to_stage, detail)."""
     return HistoryEntry(
         at=moment(row[0]), event=row[1], from_stage=row[2], to_stage=row[3], detail=row[4]
     )

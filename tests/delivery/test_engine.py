@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from bot.api import record_purchase
+from bot.app import Runtime
 from bot.delivery.engine import Outcome
 from bot.errors import PermanentDeliveryError, RecipientUnreachable, TransientDeliveryError
 from bot.flows.model import ButtonPress, Command, CustomerKey, NonText, Start, Text
 from bot.flows.stages import Stage
-from tests.conftest import Harness
+from tests.conftest import Harness, sql
 
 A = CustomerKey("test", "a")
 
@@ -51,7 +53,7 @@ async def test_redelivered_update_changes_nothing(harness: Harness) -> None:
             Outcome.DUPLICATE
         )
         await rt.settle()
-        history = await rt.storage.history(A, 50)
+        history = await rt.storage.journey.history(A, 50)
     assert harness.customers.templates(A) == ["welcome", "fallback"]
     assert [h.event for h in history] == ["captured", "first_answer"]
 
@@ -73,8 +75,8 @@ async def test_concurrent_customers_interleaved_lose_no_update(harness: Harness)
 
         await asyncio.gather(*(talk(k) for k in customers))
         await rt.settle()
-        stages = await rt.storage.fetch_all("SELECT stage, count(*) FROM customers GROUP BY stage")
-        events = await rt.storage.fetch_all("SELECT count(*) FROM journey")
+        stages = sql(rt.storage, "SELECT stage, count(*) FROM customers GROUP BY stage")
+        events = sql(rt.storage, "SELECT count(*) FROM journey")
     assert stages == [("engaged", 60)]
     # captured, checkin_sent, first_answer, checkin_answered, survey_sent, rated
     assert events == [(60 * 6,)]
@@ -100,7 +102,7 @@ async def test_same_customer_events_are_serialised_in_arrival_order(harness: Har
             rt.engine.handle(ButtonPress(key=A, data="1:bad", inbound_id="p2")),
         )
         await rt.settle()
-        history = await rt.storage.history(A, 50)
+        history = await rt.storage.journey.history(A, 50)
     assert results == [Outcome.DONE, Outcome.DONE]
     assert [h.detail for h in history if h.event == "checkin_answered"] == ["great"]
     assert harness.customers.templates(A)[-2:] == ["nps_question", "stale_button"]
@@ -120,7 +122,7 @@ async def test_bad_input_is_answered_politely_and_loses_nothing(harness: Harness
         ):
             assert await rt.engine.handle(event) is Outcome.DONE
         await rt.settle()
-        customer = await rt.storage.customer(A)
+        customer = await rt.storage.journey.customer(A)
     assert harness.customers.templates(A) == [
         "welcome",
         "checkin",
@@ -152,7 +154,7 @@ async def test_permanent_failure_is_recorded_not_retried(harness: Harness) -> No
         await rt.settle()
         harness.clock.advance(timedelta(hours=1))
         await rt.settle()
-        rows = await rt.storage.fetch_all("SELECT status, last_error FROM outbox")
+        rows = sql(rt.storage, "SELECT status, last_error FROM outbox")
     assert rows == [("failed", "Bad Request: chat not found")]
     assert harness.customers.sent == []
 
@@ -164,7 +166,40 @@ async def test_unreachable_customer_is_flagged_and_skipped(harness: Harness) -> 
         await rt.settle()
         harness.clock.advance(timedelta(days=2))
         await rt.settle()
-        customer = await rt.storage.customer(A, history=10)
+        customer = await rt.storage.journey.customer(A, history=10)
     assert customer is not None and customer.unreachable
     assert [h.event for h in customer.history] == ["captured", "unreachable", "checkin_skipped"]
     assert harness.customers.sent == []
+
+
+async def test_two_writers_on_one_database_lose_no_update(harness: Harness) -> None:
+    """Two runtimes on one file (as the bot and the CLI, or two workers): each decision commits
+    only if computed from the current customer, so counters stay exact."""
+    customers = [CustomerKey("test", f"h{n}") for n in range(10)]
+    async with harness.open() as first, harness.open() as second:
+        for customer in customers:
+            await first.engine.handle(Start(key=customer, inbound_id=f"s{customer.id}"))
+
+        async def buy(rt: Runtime, side: str, customer: CustomerKey, n: int) -> None:
+            order = f"{side}-{customer.external_id}-{n}"
+            await record_purchase(rt.engine, rt.storage.journey, customer, order)
+            await rt.engine.handle(Text(key=customer, text="hi", inbound_id=f"t-{order}"))
+
+        await asyncio.gather(
+            *(
+                buy(rt, side, customer, n)
+                for n in range(6)
+                for customer in customers
+                for rt, side in ((first, "a"), (second, "b"))
+            )
+        )
+        for customer in customers:
+            stored = await first.storage.journey.customer(customer, history=200)
+            assert stored is not None and stored.purchases == 12
+            moves = [
+                (e.from_stage, e.to_stage) for e in stored.history if e.from_stage != e.to_stage
+            ]
+            assert moves == [(None, "captured"), ("captured", "customer")]  # each logged once
+            assert [e.event for e in stored.history].count("purchase") == 12
+            assert stored.stage is Stage.CUSTOMER
+        assert sql(first.storage, "SELECT count(*) FROM purchases") == [(120,)]

@@ -178,7 +178,7 @@ class Desk:
     async def card_ts(self, case_id: str) -> str:
         """The ts of the case's card, once the bot has recorded it."""
         for _ in range(200):
-            thread = await self.rt.storage.staff_thread(case_id)
+            thread = await self.rt.storage.cases.thread(case_id)
             if thread is not None:
                 return thread[1]
             await asyncio.sleep(0.02)
@@ -305,7 +305,7 @@ async def test_unsigned_badly_signed_and_stale_requests_are_refused(
         assert await desk.press(SAM, "case_claim", case_id, age=600) == 401
         await asyncio.sleep(0.3)
         assert slack.of("chat.update") == []
-        view = await desk.rt.storage.case_view(case_id)
+        view = await desk.rt.storage.cases.view(case_id)
         assert view is not None and view["claimed_by"] is None
 
 
@@ -325,7 +325,7 @@ async def test_unauthorised_users_get_an_ephemeral_refusal(
         assert "staff list" in slack.responses[0]["text"]
         await asyncio.sleep(0.2)
         assert slack.of("chat.update") == [] and len(api.texts_to(CUSTOMER)) == 2
-        view = await desk.rt.storage.case_view(case_id)
+        view = await desk.rt.storage.cases.view(case_id)
         assert view is not None and view["status"] == "open"
 
 
@@ -388,7 +388,7 @@ async def test_failed_delivery_to_the_customer_is_reported_in_the_thread(
         await slack.wait_for(
             lambda: any("could not be delivered" in t for t in desk.thread(card_ts))
         )
-        customer = await desk.rt.storage.customer(CustomerKey("telegram", str(CUSTOMER)))
+        customer = await desk.rt.storage.journey.customer(CustomerKey("telegram", str(CUSTOMER)))
         assert customer is not None and customer.unreachable
 
 

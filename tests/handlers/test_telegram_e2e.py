@@ -14,6 +14,7 @@ from bot.clock import ManualClock
 from bot.delivery.engine import Outcome
 from bot.flows.model import CustomerKey
 from bot.flows.stages import Stage
+from tests.conftest import sql
 from tests.fakes.telegram_api import BAD_REQUEST, BLOCKED, SERVER_ERROR, TOO_MANY, FakeBotApi
 from tests.handlers.conftest import free_port, running_bot
 
@@ -54,7 +55,10 @@ async def test_whole_journey_from_a_campaign_link(api: FakeBotApi, tmp_path: Pat
         assert api.sent_to(ADA)[0]["parse_mode"] == "HTML"
 
         # the business system records a purchase; three days later, the check-in
-        assert await record_purchase(rt.engine, rt.storage, key(ADA), "A-1", 30.0) is Outcome.DONE
+        assert (
+            await record_purchase(rt.engine, rt.storage.journey, key(ADA), "A-1", 30.0)
+            is Outcome.DONE
+        )
         clock.advance(timedelta(days=3))
         await api.wait_for(lambda: len(api.texts_to(ADA)) == 2)
         assert "your order" in api.texts_to(ADA)[1]
@@ -93,15 +97,17 @@ async def test_whole_journey_from_a_campaign_link(api: FakeBotApi, tmp_path: Pat
         await asyncio.sleep(0.3)
         assert len(api.texts_to(ADA)) == 8
         case_id = "telegram:501#1"
-        view = await rt.storage.case_view(case_id)
+        view = await rt.storage.cases.view(case_id)
         assert view is not None and view["trigger"] == "it arrived broken <b>twice</b>"
         assert [line["text"] for line in view["recent"]][-1] == "hello?"  # type: ignore[index]
 
-        await staff_act(rt.engine, rt.storage, case_id, "reply", "Sam <3", "So sorry & on it!")
+        await staff_act(
+            rt.engine, rt.storage.cases, case_id, "reply", "Sam <3", "So sorry & on it!"
+        )
         await api.wait_for(lambda: len(api.texts_to(ADA)) == 9)
         assert api.texts_to(ADA)[8] == "So sorry &amp; on it!\n\n— Sam &lt;3, customer care"
 
-        await staff_act(rt.engine, rt.storage, case_id, "resolve", "Sam")
+        await staff_act(rt.engine, rt.storage.cases, case_id, "resolve", "Sam")
         clock.advance(timedelta(days=1))
         await api.wait_for(lambda: len(api.texts_to(ADA)) == 10)
         assert "did we sort it out" in api.texts_to(ADA)[9]
@@ -114,7 +120,7 @@ async def test_whole_journey_from_a_campaign_link(api: FakeBotApi, tmp_path: Pat
         await api.wait_for(lambda: len(api.texts_to(ADA)) == 12)
         assert "Stage: customer" in api.texts_to(ADA)[11]
 
-        customer = await rt.storage.customer(key(ADA))
+        customer = await rt.storage.journey.customer(key(ADA))
         assert customer is not None
         assert (customer.stage, customer.source) == (Stage.CUSTOMER, "some_campaign")
         assert (customer.first_name, customer.language) == ("Ada", "en")
@@ -144,14 +150,14 @@ async def test_referral_link_and_badges_on_telegram(api: FakeBotApi, tmp_path: P
         api.text(502, f"/start {code}", name="Bo")
         await api.wait_for(lambda: len(api.texts_to(ADA)) == 8)
         assert "Bo just joined through your link" in api.texts_to(ADA)[7]
-        await record_purchase(rt.engine, rt.storage, key(502), "B-1")
+        await record_purchase(rt.engine, rt.storage.journey, key(502), "B-1")
         await api.wait_for(lambda: len(api.texts_to(ADA)) == 10)
         assert "first purchase" in api.texts_to(ADA)[8]
         assert "First referral" in api.texts_to(ADA)[9]
         api.text(ADA, "/badges")
         await api.wait_for(lambda: len(api.texts_to(ADA)) == 11)
         assert "🏅 First referral" in api.texts_to(ADA)[10]
-        customer = await rt.storage.customer(key(ADA))
+        customer = await rt.storage.journey.customer(key(ADA))
     assert customer is not None and customer.stage is Stage.ADVOCATE
 
 
@@ -169,7 +175,7 @@ async def test_groups_get_a_private_only_notice(api: FakeBotApi, tmp_path: Path)
         api.group_command(-100123, ADA, "/start")
         await api.wait_for(lambda: len(api.texts_to(-100123)) == 1)
         assert "privately" in api.texts_to(-100123)[0]
-        assert await rt.storage.customer(key(ADA)) is None
+        assert await rt.storage.journey.customer(key(ADA)) is None
 
 
 async def test_flood_control_paces_and_honours_retry_after(api: FakeBotApi, tmp_path: Path) -> None:
@@ -194,8 +200,8 @@ async def test_blocked_customer_is_marked_unreachable(api: FakeBotApi, tmp_path:
         await api.wait_for(lambda: len(api.texts_to(602)) == 1)
         api.block(602)
         for _ in range(100):
-            first = await rt.storage.customer(key(601))
-            second = await rt.storage.customer(key(602))
+            first = await rt.storage.journey.customer(key(601))
+            second = await rt.storage.journey.customer(key(602))
             if first and second and first.unreachable and second.unreachable:
                 break
             await asyncio.sleep(0.05)
@@ -214,7 +220,7 @@ async def test_server_errors_retry_and_bad_requests_are_recorded(
         api.text(701, "/start")
         api.text(702, "/start")
         await api.wait_for(lambda: len(api.texts_to(701) + api.texts_to(702)) == 1, timeout=15)
-        failed = await rt.storage.fetch_all("SELECT last_error FROM outbox WHERE status = 'failed'")
+        failed = sql(rt.storage, "SELECT last_error FROM outbox WHERE status = 'failed'")
     assert failed == [("Chat not found",)]  # PTB drops the "Bad Request: " prefix
     assert api.attempts("sendMessage") == 3  # the 500 was retried, the 400 was not
 
@@ -226,7 +232,7 @@ async def test_redelivered_update_is_processed_once(api: FakeBotApi, tmp_path: P
         api.push("message", update["message"], update_id=update["update_id"])
         api.text(801, "/help")
         await api.wait_for(lambda: len(api.texts_to(801)) == 2)
-        history = await rt.storage.history(key(801), 10)
+        history = await rt.storage.journey.history(key(801), 10)
     assert [h.event for h in history] == ["captured"]
     assert "Welcome" in api.texts_to(801)[0] and "/status" in api.texts_to(801)[1]
 
@@ -264,7 +270,7 @@ async def test_webhook_mode_checks_the_secret(api: FakeBotApi, tmp_path: Path) -
             ) as wrong:
                 assert wrong.status == 403
             await asyncio.sleep(0.3)
-            assert await rt.storage.customer(key(901)) is None  # nothing was processed
+            assert await rt.storage.journey.customer(key(901)) is None  # nothing was processed
             async with http.post(url, data="{not json", headers=right) as malformed:
                 assert malformed.status == 400
             async with http.post(url, json=[1, 2], headers=right) as not_update:
@@ -276,6 +282,6 @@ async def test_webhook_mode_checks_the_secret(api: FakeBotApi, tmp_path: Path) -
                 assert health.status == 200
         await api.wait_for(lambda: len(api.texts_to(901)) == 1)
         await asyncio.sleep(0.3)
-        customer = await rt.storage.customer(key(901))
+        customer = await rt.storage.journey.customer(key(901))
     assert api.texts_to(901) == [api.texts_to(901)[0]]
     assert customer is not None and customer.source == "web_campaign"

@@ -8,7 +8,7 @@ from telegram import Bot, Update
 
 from bot.delivery.ratelimit import RateLimiter
 from bot.flows.model import Blocked, ButtonPress, Command, NonText, Start, Text
-from bot.handlers.telegram import ForeignButton, NotPrivate, customer_of, split_text, to_event
+from bot.handlers.telegram import ForeignButton, NotPrivate, inbox_item, split_text, to_event
 
 BOT = Bot("1:x")
 USER = {"id": 7, "is_bot": False, "first_name": "Ada", "language_code": "pt-BR"}
@@ -83,10 +83,13 @@ def test_blocking_the_bot() -> None:
     assert to_event(update("my_chat_member", member)) is None
 
 
-def test_customer_of_orders_the_inbox_by_sender() -> None:
-    assert customer_of('{"update_id": 1, "message": {"from": {"id": 7}}}') == "7"
-    assert customer_of('{"update_id": 1, "callback_query": {"from": {"id": 9}}}') == "9"
-    assert customer_of("not json") == ""
+def test_inbox_items_are_grouped_by_sender_and_ordered_by_update_id() -> None:
+    item = inbox_item(5, '{"update_id": 5, "message": {"from": {"id": 7}}}')
+    assert (item.key, item.group, item.seq) == ("tg:5", "telegram:7", 5)
+    assert inbox_item(6, '{"update_id": 6, "callback_query": {"from": {"id": 9}}}').group == (
+        "telegram:9"
+    )
+    assert inbox_item(7, "not json").group == ""
 
 
 def test_long_texts_split_at_breaks_and_never_inside_markup() -> None:

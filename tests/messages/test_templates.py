@@ -171,7 +171,7 @@ async def test_a_version_failing_at_run_time_falls_back_and_is_logged(
         await rt.templates.save("welcome", "Welcome v2!", locale="en", author="a")
         assert rt.renderer.render("welcome", {}, locale="en", fmt=Format.TEXT) == "Welcome v2!"
         # a version that validation would refuse, written behind its back
-        await rt.storage.add_template_version(
+        await rt.storage.templates.add_version(
             "welcome", "en", "{{ missing.value }}", "intruder", "", harness.clock.now()
         )
         await rt.templates.refresh(force=True)

@@ -1,0 +1,251 @@
+"""The storage contract, split by concern into small protocols (in the spirit of aiogram's
+`BaseStorage`): a few primitives each, typed keys and values.
+
+A backend is a `Storage`: a bundle of one store per concern sharing one database. Consumers
+take only the store they need (the engine a `JourneyStore`, the outbox an `OutboxStore`, ...),
+so each concern is implemented and tested on its own, and every backend passes the same
+contract suite (`tests/storage/test_contract.py`).
+
+Rules every backend keeps, whatever process writes:
+
+- `JourneyStore.commit` writes a whole `Change` in one transaction, and only if the customer
+  is still at the version the change was computed from; otherwise it raises `StaleCustomer`
+  and writes nothing (the engine reloads and decides again). A committed inbound id makes a
+  second commit with it raise `DuplicateInbound`.
+- A customer never has two live jobs of one kind for one subject: scheduling such a job
+  replaces the pending one.
+- Work rows (outbox, jobs, inbox) are taken with `claim(..., lease)`: a claimed row is not
+  handed out again until its lease expires, so a row taken by a process that died is taken
+  over after the lease. Outbox rows of one recipient are handed out one at a time, in commit
+  order; queued updates of one group in `seq` order, none while an earlier one is claimed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from bot.flows.model import Customer, CustomerKey, HistoryEntry, LeaderRow
+from bot.storage.types import (
+    ActivityCounts,
+    CaseView,
+    Change,
+    DeliveryResult,
+    DueJob,
+    Generation,
+    InboxItem,
+    Loaded,
+    OpenCase,
+    OutboxRow,
+    QueuedUpdate,
+    RecentBadge,
+    StoredVersion,
+    SystemJob,
+)
+
+__all__ = [
+    "CaseStore",
+    "InboxStore",
+    "JobStore",
+    "JourneyStore",
+    "MetaStore",
+    "OutboxStore",
+    "ReportStore",
+    "Storage",
+    "TemplateStore",
+]
+
+
+class JourneyStore(Protocol):
+    """Customers: load one with what an event needs, commit a decision about them."""
+
+    async def load(
+        self,
+        key: CustomerKey,
+        *,
+        inbound_id: str | None = None,
+        job_id: int | None = None,
+        history: int = 0,
+    ) -> Loaded:
+        """The customer (with up to `history` journey entries), its version, and whether the
+        event (inbound id, or job no longer pending) was handled before."""
+
+    async def commit(self, change: Change) -> tuple[int, ...]:
+        """Write `change` atomically; return the ids of its outbox rows, in order.
+
+        Raises `StaleCustomer` if the customer is no longer at `change.version`, and
+        `DuplicateInbound` if its inbound id was committed before; either way nothing is written.
+        """
+
+    async def customer(self, key: CustomerKey, history: int = 0) -> Customer | None: ...
+
+    async def customer_by_code(self, code: str) -> Customer | None:
+        """The customer whose referral code this is."""
+
+    async def leaderboard(self, limit: int) -> list[LeaderRow]:
+        """Top referrers among those who chose to appear."""
+
+    async def history(self, key: CustomerKey, limit: int) -> tuple[HistoryEntry, ...]:
+        """The customer's latest journey entries, oldest first."""
+
+
+class OutboxStore(Protocol):
+    async def claim(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxRow]:
+        """Take up to `limit` rows due at `now`, for `lease`: of each recipient only the oldest
+        pending row, and only once it is due."""
+
+    async def record(self, results: Sequence[DeliveryResult]) -> None:
+        """Mark rows sent or failed, or due again later (and release their lease)."""
+
+    async def question_message_id(self, key: CustomerKey, question_id: int) -> str | None:
+        """The platform id of the delivered message that asked `question_id`."""
+
+
+class JobStore(Protocol):
+    async def claim(self, now: datetime, limit: int, lease: timedelta) -> list[DueJob]:
+        """Take up to `limit` pending jobs due at `now`, oldest first, for `lease`."""
+
+    async def next_due_at(self) -> datetime | None:
+        """When the earliest pending job falls due."""
+
+    async def finish(self, job_ids: Sequence[int], at: datetime) -> None:
+        """Close jobs that concern nobody any more (their customer is gone)."""
+
+    async def plan(self, jobs: Sequence[SystemJob], meta: tuple[str, str]) -> None:
+        """Schedule system jobs and record `meta` (name, value) in one transaction, so that
+        planning them is done exactly once."""
+
+
+class InboxStore(Protocol):
+    """Raw platform updates, stored before they are acknowledged."""
+
+    async def add(self, items: Sequence[InboxItem], at: datetime) -> None:
+        """Durably queue updates; a key seen before is ignored."""
+
+    async def claim(self, now: datetime, limit: int, lease: timedelta) -> list[QueuedUpdate]:
+        """Take up to `limit` queued updates, oldest first per group, for `lease`."""
+
+    async def remove(self, ids: Sequence[int]) -> None:
+        """Handled: forget them."""
+
+
+class CaseStore(Protocol):
+    """Escalation cases and where they live on the staff desk."""
+
+    async def customer_of(self, case_id: str) -> CustomerKey | None: ...
+
+    async def latest(self) -> str | None:
+        """The case most recently opened or resolved."""
+
+    async def view(self, case_id: str) -> CaseView | None:
+        """The case as staff see it now."""
+
+    async def save_thread(self, case_id: str, channel: str, ts: str) -> None: ...
+
+    async def thread(self, case_id: str) -> tuple[str, str] | None:
+        """The (channel, ts) of the case's card on the staff desk."""
+
+    async def case_at(self, channel: str, ts: str) -> str | None:
+        """The case whose card is at (channel, ts)."""
+
+
+class TemplateStore(Protocol):
+    """Admin versions of message templates (version 1 is always the shipped file)."""
+
+    async def add_version(
+        self, name: str, locale: str, source: str | None, author: str, comment: str, at: datetime
+    ) -> int:
+        """Store the next version (None: back to the shipped text); return its number."""
+
+    async def versions(self, name: str, locale: str) -> list[StoredVersion]:
+        """Stored versions, oldest first."""
+
+    async def overrides(self) -> tuple[int, dict[str, str]]:
+        """The newest stored version of each message where it is not the shipped text, keyed
+        `"<locale>/<name>.j2"`; and a marker that changes whenever a version is added."""
+
+    async def marker(self) -> int:
+        """Changes whenever a version is added (one cheap query)."""
+
+
+class MetaStore(Protocol):
+    """Small named values the system keeps (a generated secret, the playground's clock)."""
+
+    async def get(self, name: str) -> str | None: ...
+
+    async def set(self, name: str, value: str) -> None: ...
+
+
+class ReportStore(Protocol):
+    """Read-only figures; the business rules that turn them into NPS and K-factor live in
+    `bot.reports`, not here."""
+
+    async def funnel(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[str, int]:
+        """Customers by current stage, among those captured in [since, until)."""
+
+    async def score_histogram(
+        self, scale: str, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[int, int]:
+        """How many ratings of each score were given on `scale` in [since, until)."""
+
+    async def activity(self, since: datetime | None, until: datetime | None) -> ActivityCounts: ...
+
+    async def badge_counts(self, since: datetime | None, until: datetime | None) -> dict[str, int]:
+        """Badges awarded in [since, until), by badge."""
+
+    async def open_cases(self, limit: int) -> list[OpenCase]:
+        """Cases not yet resolved, oldest first."""
+
+    async def recent_badges(self, limit: int) -> list[RecentBadge]: ...
+
+    async def top_referrer(self, since: datetime, until: datetime) -> str | None:
+        """The customer id whose referrals converted most in [since, until) (ties: earliest)."""
+
+    async def generations(self, key: CustomerKey, depth: int = 10) -> list[Generation]:
+        """The people `key`'s referral chain brought, per generation."""
+
+    async def find_customers(self, pattern: str, limit: int = 20) -> list[Customer]:
+        """Customers whose id or first name contains `pattern`."""
+
+    async def count_customers(self) -> int: ...
+
+
+class Storage(Protocol):
+    """One database: a store per concern, opened by `bot.storage.open_storage`."""
+
+    @property
+    def journey(self) -> JourneyStore: ...
+
+    @property
+    def outbox(self) -> OutboxStore: ...
+
+    @property
+    def jobs(self) -> JobStore: ...
+
+    @property
+    def inbox(self) -> InboxStore: ...
+
+    @property
+    def cases(self) -> CaseStore: ...
+
+    @property
+    def templates(self) -> TemplateStore: ...
+
+    @property
+    def meta(self) -> MetaStore: ...
+
+    @property
+    def reports(self) -> ReportStore: ...
+
+    async def release_claims(self) -> int:
+        """End every lease on outbox rows, jobs and queued updates; return how many.
+
+        Only for a process that knows it is the only one serving the database (the SQLite bot,
+        once it holds its exclusive claim): every lease then belongs to a predecessor that died,
+        and its work need not wait for the lease to end."""
+
+    async def close(self) -> None:
+        """Finish pending writes and close every connection."""

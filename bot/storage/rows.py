@@ -1,0 +1,142 @@
+"""A `Change` as rows per statement kind, the same for every backend (each backend has its own
+statements for the kinds, in the order of `ORDER`)."""
+
+from __future__ import annotations
+
+from bot.flows.model import (
+    BadgeAwarded,
+    CaseChanged,
+    CaseOpened,
+    Line,
+    PurchaseRow,
+    Record,
+    ReferralConverted,
+    ReferralJoined,
+    ScoreComment,
+    ScoreRow,
+)
+from bot.storage.codec import buttons_to_json, customer_to_row, dump, epoch
+from bot.storage.types import Change
+
+__all__ = ["ORDER", "Rows", "change_rows"]
+
+Rows = dict[str, list[tuple[object, ...]]]
+
+ORDER = (
+    "customer",
+    "inbound",
+    "job_done",
+    "cancel",
+    "jobs",
+    "journey",
+    "purchase",
+    "score",
+    "score_comment",
+    "case_open",
+    "case_claimed",
+    "case_resolved",
+    "case_open_again",
+    "referral",
+    "referral_converted",
+    "badge",
+    "line",
+    "outbox",
+    "sent",
+    "retry",
+    "failed",
+    "inbox_add",
+    "inbox_remove",
+    "staff_thread",
+    "template_version",
+    "meta",
+)
+"""Statement kinds in the order a unit's rows are written. Every unit follows this order, so
+merging many units' rows per kind keeps each unit's own order (cancel jobs before scheduling)."""
+
+
+def change_rows(change: Change) -> tuple[Rows, list[tuple[object, ...]]]:
+    """The rows of `change` by kind, and its outbox rows (without their ids, which the backend
+    gives out when it writes them)."""
+    customer = change.customer
+    cid = customer.id
+    at = epoch(change.at)
+    rows: Rows = {"customer": [customer_to_row(customer)]}
+    if change.inbound_id is not None:
+        rows["inbound"] = [(change.inbound_id, cid, at)]
+    if change.job_done is not None:
+        rows["job_done"] = [(at, change.job_done)]
+    if change.cancel:
+        rows["cancel"] = [
+            (at, cid, kind.value) for cancel in change.cancel for kind in sorted(cancel.kinds)
+        ]
+    if change.schedule:
+        rows["jobs"] = [
+            (
+                cid if job.customer is None else job.customer.id,
+                job.kind.value,
+                job.subject,
+                epoch(job.due_at),
+                dump(dict(job.payload)),
+                at,
+            )
+            for job in change.schedule
+        ]
+    if change.log:
+        rows["journey"] = [
+            (
+                cid,
+                at,
+                entry.event,
+                None if entry.from_stage is None else entry.from_stage.value,
+                None if entry.to_stage is None else entry.to_stage.value,
+                entry.detail,
+            )
+            for entry in change.log
+        ]
+    for record in change.records:
+        kind, row = _record_row(record, cid, at)
+        rows.setdefault(kind, []).append(row)
+    lease = 0.0 if change.outbox_lease_until is None else epoch(change.outbox_lease_until)
+    outbox: list[tuple[object, ...]] = [
+        (
+            cid,
+            item.audience,
+            item.kind,
+            item.template,
+            dump(dict(item.context)),
+            buttons_to_json(item.buttons),
+            item.question_id,
+            at,
+            at,
+            lease,
+        )
+        for item in change.outbox
+    ]
+    return rows, outbox
+
+
+def _record_row(record: Record, cid: str, at: float) -> tuple[str, tuple[object, ...]]:
+    match record:
+        case PurchaseRow(order_id=order_id, amount=amount):
+            return "purchase", (order_id, cid, amount, at)
+        case ScoreRow(scale=scale, score=score):
+            return "score", (cid, scale, score, at)
+        case ScoreComment(text=text):
+            return "score_comment", (text, cid)
+        case CaseOpened(case_id=case_id, reason=reason, trigger=trigger):
+            return "case_open", (case_id, cid, reason, trigger, at)
+        case CaseChanged(case_id=case_id, status="claimed", by=by):
+            return "case_claimed", (by, at, case_id)
+        case CaseChanged(case_id=case_id, status="resolved", by=by):
+            return "case_resolved", (by, at, case_id)
+        case CaseChanged(case_id=case_id):
+            return "case_open_again", (case_id,)
+        case Line(author=author, text=text, name=name, case_id=case_id):
+            return "line", (cid, at, author, name, text, case_id)
+        case ReferralJoined(referrer=referrer):
+            return "referral", (cid, referrer, at)
+        case ReferralConverted():
+            return "referral_converted", (at, cid)
+        case BadgeAwarded(badge=badge):
+            return "badge", (cid, badge, at)
+    raise AssertionError(record)  # pragma: no cover

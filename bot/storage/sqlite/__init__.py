@@ -1,0 +1,113 @@
+"""The storage protocols on one SQLite file (WAL): a writer thread with group commit, point
+reads on the event loop's thread, scans on an aiosqlite reader.
+
+What a commit promises depends on `synchronous`: with `FULL` (the default) a commit has reached
+the disk before the caller hears of it, and survives a crash of the machine; with `NORMAL` it
+survives a crash of the process, but a power loss can undo the last transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Literal
+
+import aiosqlite
+
+from bot.errors import StorageError
+from bot.storage.sqlite.cases import SQLiteCases
+from bot.storage.sqlite.journey import SQLiteJourney
+from bot.storage.sqlite.migrations import migrate
+from bot.storage.sqlite.reader import Reader
+from bot.storage.sqlite.reports import SQLiteReports
+from bot.storage.sqlite.statements import WRITES
+from bot.storage.sqlite.templates import SQLiteMeta, SQLiteTemplates
+from bot.storage.sqlite.work import SQLiteInbox, SQLiteJobs, SQLiteOutbox
+from bot.storage.sqlite.writer import Writer
+
+__all__ = ["SQLiteStorage", "Synchronous"]
+
+Synchronous = Literal["FULL", "NORMAL"]
+BUSY_TIMEOUT_MS = 5000
+
+
+class SQLiteStorage:
+    """Open with `await SQLiteStorage.open(path)`; close with `await storage.close()`."""
+
+    def __init__(
+        self, path: Path, writer: Writer, point: sqlite3.Connection, reader: Reader
+    ) -> None:
+        self.path = path
+        self._writer = writer
+        self._point = point
+        self._reader = reader
+        self.journey = SQLiteJourney(writer, point, reader)
+        self.outbox = SQLiteOutbox(writer, reader)
+        self.jobs = SQLiteJobs(writer, reader)
+        self.inbox = SQLiteInbox(writer)
+        self.cases = SQLiteCases(writer, reader)
+        self.templates = SQLiteTemplates(writer, reader)
+        self.meta = SQLiteMeta(writer, reader)
+        self.reports = SQLiteReports(reader)
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls, path: Path | str, *, synchronous: Synchronous = "FULL", max_batch: int = 512
+    ) -> SQLiteStorage:
+        target = Path(path)
+        try:
+            db = await asyncio.to_thread(_open_writer, target, synchronous)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open the database {target}: {exc}") from exc
+        writer = Writer(db, WRITES, max_batch)
+        try:
+            reader = Reader(await _open_reader(target))
+            point = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+            point.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        except BaseException:
+            await writer.close()
+            raise
+        return cls(target, writer, point, reader)
+
+    async def release_claims(self) -> int:
+        def release(db: sqlite3.Connection) -> int:
+            return sum(
+                db.execute(f"UPDATE {table} SET lease_until = 0 WHERE lease_until > 0").rowcount
+                for table in ("outbox", "jobs", "inbox")
+            )
+
+        return await self._writer.call(release)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._writer.close()
+        self._point.close()
+        await self._reader.close()
+
+
+def _open_writer(path: Path, synchronous: Synchronous) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={synchronous}")
+        db.execute("PRAGMA foreign_keys=ON")
+        migrate(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+async def _open_reader(path: Path) -> aiosqlite.Connection:
+    db = await aiosqlite.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    try:
+        await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    except BaseException:
+        await db.close()
+        raise
+    return db

@@ -1,0 +1,122 @@
+"""Read-only figures on SQLite, for reports, the staff desk and the monthly awards."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.flows.model import Customer, CustomerKey
+from bot.storage.codec import CUSTOMER_LIST, customer_from_row, epoch, moment
+from bot.storage.sqlite.reader import Reader
+from bot.storage.types import ActivityCounts, Generation, OpenCase, RecentBadge
+
+__all__ = ["SQLiteReports"]
+
+
+def _span(since: datetime | None, until: datetime | None) -> tuple[float, float]:
+    return (
+        epoch(since) if since else float("-inf"),
+        epoch(until) if until else float("inf"),
+    )
+
+
+class SQLiteReports:
+    def __init__(self, reader: Reader) -> None:
+        self._reader = reader
+
+    async def funnel(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[str, int]:
+        rows = await self._reader.rows(
+            "SELECT stage, count(*) FROM customers WHERE created_at >= ? AND created_at < ? "
+            "GROUP BY stage",
+            _span(since, until),
+        )
+        return {str(stage): int(count) for stage, count in rows}
+
+    async def score_histogram(
+        self, scale: str, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[int, int]:
+        rows = await self._reader.rows(
+            "SELECT score, count(*) FROM scores WHERE scale = ? AND at >= ? AND at < ? "
+            "GROUP BY score",
+            (scale, *_span(since, until)),
+        )
+        return {int(score): int(count) for score, count in rows}
+
+    async def activity(self, since: datetime | None, until: datetime | None) -> ActivityCounts:
+        low, high = _span(since, until)
+        row = await self._reader.one(
+            "SELECT"
+            " (SELECT count(*) FROM cases WHERE opened_at >= :low AND opened_at < :high),"
+            " (SELECT count(*) FROM cases WHERE status = 'resolved' AND resolved_at >= :low"
+            "  AND resolved_at < :high),"
+            " (SELECT count(*) FROM referrals WHERE joined_at >= :low AND joined_at < :high),"
+            " (SELECT count(*) FROM referrals WHERE converted_at >= :low"
+            "  AND converted_at < :high),"
+            " (SELECT count(*) FROM customers WHERE referred_by IS NULL AND created_at >= :low"
+            "  AND created_at < :high)",
+            {"low": low, "high": high},
+        )
+        assert row is not None
+        return ActivityCounts(*(int(value) for value in row))
+
+    async def badge_counts(self, since: datetime | None, until: datetime | None) -> dict[str, int]:
+        rows = await self._reader.rows(
+            "SELECT badge, count(*) FROM badges WHERE awarded_at >= ? AND awarded_at < ? "
+            "GROUP BY badge",
+            _span(since, until),
+        )
+        return {str(badge): int(count) for badge, count in rows}
+
+    async def open_cases(self, limit: int) -> list[OpenCase]:
+        rows = await self._reader.rows(
+            "SELECT c.id, c.status, c.reason, c.opened_at, c.claimed_by, u.first_name, "
+            "t.channel, t.ts FROM cases c LEFT JOIN customers u ON u.id = c.customer_id "
+            "LEFT JOIN staff_threads t ON t.case_id = c.id "
+            "WHERE c.status != 'resolved' ORDER BY c.opened_at LIMIT ?",
+            (limit,),
+        )
+        return [
+            OpenCase(r[0], r[1], r[2], moment(r[3]), r[4], r[5] or "", r[6], r[7]) for r in rows
+        ]
+
+    async def recent_badges(self, limit: int) -> list[RecentBadge]:
+        rows = await self._reader.rows(
+            "SELECT b.badge, b.awarded_at, u.first_name FROM badges b "
+            "LEFT JOIN customers u ON u.id = b.customer_id ORDER BY b.awarded_at DESC LIMIT ?",
+            (limit,),
+        )
+        return [RecentBadge(r[0], moment(r[1]), r[2] or "") for r in rows]
+
+    async def top_referrer(self, since: datetime, until: datetime) -> str | None:
+        value = await self._reader.value(
+            "SELECT referrer_id FROM referrals WHERE converted_at >= ? AND converted_at < ? "
+            "GROUP BY referrer_id ORDER BY count(*) DESC, min(converted_at) LIMIT 1",
+            (epoch(since), epoch(until)),
+        )
+        return None if value is None else str(value)
+
+    async def generations(self, key: CustomerKey, depth: int = 10) -> list[Generation]:
+        rows = await self._reader.rows(
+            "WITH RECURSIVE chain(id, generation, converted) AS ("
+            " SELECT referee_id, 1, converted_at IS NOT NULL FROM referrals WHERE referrer_id = ?"
+            " UNION ALL"
+            " SELECT r.referee_id, c.generation + 1, r.converted_at IS NOT NULL"
+            " FROM referrals r JOIN chain c ON r.referrer_id = c.id WHERE c.generation < ?"
+            ") SELECT generation, count(*), sum(converted) FROM chain GROUP BY generation "
+            "ORDER BY generation",
+            (key.id, depth),
+        )
+        return [Generation(int(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+    async def find_customers(self, pattern: str, limit: int = 20) -> list[Customer]:
+        like = "%" + pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = await self._reader.rows(
+            f"SELECT {CUSTOMER_LIST} FROM customers WHERE id LIKE ? ESCAPE '\\' "
+            "OR first_name LIKE ? ESCAPE '\\' ORDER BY created_at LIMIT ?",
+            (like, like, limit),
+        )
+        return [customer_from_row(row) for row in rows]
+
+    async def count_customers(self) -> int:
+        return int(await self._reader.value("SELECT count(*) FROM customers"))
