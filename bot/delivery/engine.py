@@ -21,7 +21,7 @@ from bot.clock import Clock
 from bot.delivery.locks import KeyedLock
 from bot.errors import DuplicateInbound, StaleCustomer, StorageError
 from bot.flows import FlowPolicy, decide
-from bot.flows.journey import Needs, needs
+from bot.flows.journey import CUSTOMER_INITIATED, Needs, needs
 from bot.flows.model import ClearButtons, Context, Decision, Event, JobDue, OutMessage
 from bot.storage.protocols import JourneyStore
 from bot.storage.types import Change, OutboxItem
@@ -117,17 +117,23 @@ def _to_change(
         inbound_id=event.inbound_id,
         job_done=job_id,
         log=decision.log,
-        outbox=tuple(_outbox_item(message) for message in decision.messages),
+        outbox=tuple(
+            _outbox_item(message, isinstance(event, CUSTOMER_INITIATED))
+            for message in decision.messages
+        ),
         schedule=decision.schedule,
         cancel=decision.cancel,
         records=decision.records,
     )
 
 
-def _outbox_item(message: OutMessage | ClearButtons) -> OutboxItem:
+def _outbox_item(message: OutMessage | ClearButtons, prompted: bool) -> OutboxItem:
     if isinstance(message, ClearButtons):
         return OutboxItem(
-            kind="clear_buttons", audience="customer", question_id=message.question_id
+            kind="clear_buttons",
+            audience="customer",
+            question_id=message.question_id,
+            prompted=prompted,
         )
     return OutboxItem(
         kind="message",
@@ -136,4 +142,5 @@ def _outbox_item(message: OutMessage | ClearButtons) -> OutboxItem:
         context=message.context,
         buttons=message.buttons,
         question_id=message.question_id,
+        prompted=prompted and message.audience == "customer",
     )

@@ -109,6 +109,7 @@ def change_rows(change: Change) -> tuple[Rows, list[tuple[object, ...]]]:
             at,
             at,
             lease,
+            int(item.prompted),
         )
         for item in change.outbox
     ]

@@ -66,6 +66,9 @@ class OutboxItem:
     context: Mapping[str, Json] = field(default_factory=dict)
     buttons: tuple[tuple[Button, ...], ...] = ()
     question_id: int | None = None
+    prompted: bool = False
+    """Caused by something the customer just did (their message, button, command): a reply,
+    not an unprompted message (a check-in, a campaign), which platforms pace differently."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,8 @@ class OutboxRow:
     attempts: int
     next_attempt_at: datetime
     created_at: datetime
+    prompted: bool = False
+    """See `OutboxItem.prompted`."""
 
 
 @dataclass(frozen=True)

@@ -203,3 +203,12 @@ async def test_two_writers_on_one_database_lose_no_update(harness: Harness) -> N
             assert [e.event for e in stored.history].count("purchase") == 12
             assert stored.stage is Stage.CUSTOMER
         assert sql(first.storage, "SELECT count(*) FROM purchases") == [(120,)]
+
+
+async def test_messages_caused_by_the_customer_are_marked_as_replies(harness: Harness) -> None:
+    async with harness.open() as rt:
+        await rt.engine.handle(Start(key=A, inbound_id="1"))
+        harness.clock.advance(timedelta(days=3))  # the check-in falls due
+        await rt.scheduler.tick()
+        rows = sql(rt.storage, "SELECT template, prompted FROM outbox ORDER BY id")
+    assert rows == [("welcome", 1), ("checkin", 0)]

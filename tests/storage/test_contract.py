@@ -582,3 +582,14 @@ async def test_find_customers_by_name_or_id_treats_wildcards_literally(store: St
     assert [c.id for c in await store.reports.find_customers("b_b")] == ["test:b_b"]
     assert await store.reports.find_customers("%") == []
     assert len(await store.reports.find_customers("test:", limit=2)) == 2
+
+
+async def test_replies_are_told_from_unprompted_messages(store: Storage) -> None:
+    reply = OutboxItem(kind="message", audience="customer", template="fallback", prompted=True)
+    await store.journey.commit(change(fresh("ann"), None, outbox=(reply,)))
+    await store.journey.commit(change(fresh("bob"), None, outbox=(message("checkin"),)))
+    rows = await store.outbox.claim(START, 10, LEASE)
+    assert sorted((row.template, row.prompted) for row in rows) == [
+        ("checkin", False),
+        ("fallback", True),
+    ]

@@ -263,6 +263,7 @@ def leases_versions_subjects(db: sqlite3.Connection) -> None:
             SELECT max(id) FROM jobs WHERE status = 'pending' GROUP BY customer_id, kind, subject);
         CREATE UNIQUE INDEX jobs_live ON jobs(customer_id, kind, subject) WHERE status = 'pending';
         ALTER TABLE outbox ADD COLUMN lease_until REAL NOT NULL DEFAULT 0;
+        ALTER TABLE outbox ADD COLUMN prompted INTEGER NOT NULL DEFAULT 0;
         CREATE INDEX outbox_recipient ON outbox(customer_id, audience, id)
             WHERE status = 'pending';
         ALTER TABLE inbox ADD COLUMN grp TEXT NOT NULL DEFAULT '';

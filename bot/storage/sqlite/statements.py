@@ -62,7 +62,8 @@ WRITES: dict[str, str] = {
     ),
     "outbox": (
         "INSERT INTO outbox (id, customer_id, audience, kind, template, context, buttons, "
-        "question_id, next_attempt_at, created_at, lease_until) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+        "question_id, next_attempt_at, created_at, lease_until, prompted) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
     ),
     "sent": (
         "UPDATE outbox SET status='sent', attempts=attempts+1, sent_at=?, platform_message_id=?, "

@@ -36,7 +36,7 @@ _CLAIM_OUTBOX = (
 )
 _OUTBOX_ROWS = (
     "SELECT o.id, o.customer_id, o.audience, o.kind, o.template, o.context, o.buttons, "
-    "o.question_id, c.language, o.attempts, o.next_attempt_at, o.created_at "
+    "o.question_id, c.language, o.attempts, o.next_attempt_at, o.created_at, o.prompted "
     "FROM outbox o LEFT JOIN customers c ON c.id = o.customer_id "
     "WHERE o.id IN (SELECT value FROM json_each(?)) ORDER BY o.id"
 )
@@ -109,6 +109,7 @@ def _outbox_row(row: Sequence[Any]) -> OutboxRow:
         attempts=row[9],
         next_attempt_at=moment(row[10]),
         created_at=moment(row[11]),
+        prompted=bool(row[12]),
     )
 
 
