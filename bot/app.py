@@ -58,10 +58,8 @@ async def _referral_secret(settings: Settings, meta: MetaStore) -> bytes:
         return settings.referral_secret.get_secret_value().encode()
     stored = await meta.get("referral.secret")
     if stored is None:
-        stored = secrets.token_urlsafe(32)
-        await meta.set("referral.secret", stored)
-        stored = await meta.get("referral.secret")  # another process may have set it first
-        assert stored is not None
+        # Processes starting at once on a fresh database all keep the first one stored.
+        stored = await meta.setdefault("referral.secret", secrets.token_urlsafe(32))
     return stored.encode()
 
 

@@ -176,6 +176,10 @@ class MetaStore(Protocol):
 
     async def set(self, name: str, value: str) -> None: ...
 
+    async def setdefault(self, name: str, value: str) -> str:
+        """Store `value` unless `name` already has one; return the stored value. Processes
+        starting at once on a fresh database all end up with the value the first one stored."""
+
 
 class ReportStore(Protocol):
     """Read-only figures; the business rules that turn them into NPS and K-factor live in

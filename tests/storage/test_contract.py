@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.errors import DuplicateInbound, StaleCustomer
+from bot.errors import DuplicateInbound, StaleCustomer, StorageError
 from bot.flows.common import new_customer
 from bot.flows.model import (
     BadgeAwarded,
@@ -229,6 +229,33 @@ async def test_jobs_are_claimed_when_due_once_per_lease(opener: Opener) -> None:
     assert await first.jobs.next_due_at() is None
 
 
+async def test_claims_from_two_processes_at_once_never_share_a_row(opener: Opener) -> None:
+    first, second = await opener(), await opener()
+    people = [fresh(f"c{n}") for n in range(60)]
+    for person in people:
+        await first.journey.commit(
+            change(
+                person,
+                None,
+                outbox=(message("hello"),),
+                schedule=(ScheduleJob(JobKind.CHECKIN, START),),
+            )
+        )
+    jobs: list[int] = []
+    rows: list[int] = []
+    for _ in range(10):  # rounds of claims racing each other, until everything is taken
+        found = await asyncio.gather(
+            first.jobs.claim(START, 7, LEASE),
+            second.jobs.claim(START, 7, LEASE),
+            first.outbox.claim(START, 7, LEASE),
+            second.outbox.claim(START, 7, LEASE),
+        )
+        jobs += [job.id for job in found[0] + found[1]]
+        rows += [row.id for row in found[2] + found[3]]
+    assert len(jobs) == len(set(jobs)) == 60
+    assert len(rows) == len(set(rows)) == 60
+
+
 async def test_a_job_that_does_not_exist_counts_as_done(store: Storage) -> None:
     await create(store, "ann")
     assert (await store.journey.load(key("ann"), job_id=424242)).seen
@@ -427,6 +454,32 @@ async def test_a_later_update_waits_while_an_earlier_one_is_claimed(opener: Open
     assert two.body == "second"
 
 
+async def test_concurrent_claims_never_hand_out_a_later_update_of_a_claimed_group(
+    opener: Opener,
+) -> None:
+    first, second = await opener(), await opener()
+    groups = 40
+    for round_ in range(5):  # a race either process may win; several rounds to meet it
+        base = round_ * 1000
+        await first.inbox.add(
+            [InboxItem(f"a{base + g}", f"g{base + g}", base + g, "first") for g in range(groups)]
+            + [
+                InboxItem(f"b{base + g}", f"g{base + g}", base + groups + g, "second")
+                for g in range(groups)
+            ],
+            START,
+        )
+        one, two = await asyncio.gather(
+            first.inbox.claim(START, groups, LEASE), second.inbox.claim(START, groups, LEASE)
+        )
+        taken = one + two
+        assert sorted(row.body for row in taken) == ["first"] * groups, "order broken"
+        await first.inbox.remove([row.id for row in taken])
+        rest = await second.inbox.claim(START, 2 * groups, LEASE)
+        assert sorted(row.body for row in rest) == ["second"] * groups
+        await second.inbox.remove([row.id for row in rest])
+
+
 # --- cases, templates, meta ----------------------------------------------------------------
 
 
@@ -505,12 +558,55 @@ async def test_template_versions_and_overrides(store: Storage) -> None:
     assert versions[0].at == START
 
 
+async def test_versions_saved_at_once_by_two_processes_get_numbers_of_their_own(
+    opener: Opener,
+) -> None:
+    first, second = await opener(), await opener()
+    seen = [await first.templates.marker()]
+    numbers: list[int] = []
+    for _ in range(3):
+        numbers += await asyncio.gather(
+            *(
+                (first if n % 2 else second).templates.add_version(
+                    "welcome", "en", f"v{n}", "ann", "", START
+                )
+                for n in range(6)
+            )
+        )
+        seen.append(await second.templates.marker())
+    assert sorted(numbers) == list(range(2, 20))
+    assert seen == sorted(seen) and len(set(seen)) == len(seen)  # the marker only moves on
+    versions = await second.templates.versions("welcome", "en")
+    assert [v.number for v in versions] == list(range(2, 20))
+
+
 async def test_meta_values(opener: Opener) -> None:
     first, second = await opener(), await opener()
     assert await first.meta.get("k") is None
     await first.meta.set("k", "v1")
     await first.meta.set("k", "v2")
     assert await second.meta.get("k") == "v2"
+
+
+async def test_a_default_value_is_stored_once_whoever_asks_first(opener: Opener) -> None:
+    first, second = await opener(), await opener()
+    kept = await asyncio.gather(
+        *(
+            (first if n % 2 else second).meta.setdefault("referral.secret", f"s{n}")
+            for n in range(10)
+        )
+    )
+    assert len(set(kept)) == 1 and kept[0] in {f"s{n}" for n in range(10)}
+    assert await first.meta.get("referral.secret") == kept[0]
+    assert await second.meta.setdefault("referral.secret", "later") == kept[0]
+
+
+async def test_a_closed_storage_refuses_work_clearly(opener: Opener) -> None:
+    store = await opener()
+    await store.close()
+    with pytest.raises(StorageError, match="closed"):
+        await store.meta.set("k", "v")
+    await store.close()  # closing twice is harmless
 
 
 # --- reports -------------------------------------------------------------------------------

@@ -137,11 +137,3 @@ async def test_an_existing_install_keeps_its_data_and_loses_duplicate_jobs(
         ("referral_joined", 60.0),
     ]
     assert pending[1][1] == "telegram:1#1" and pending[2][1] == "telegram:1#2"
-
-
-async def test_a_closed_storage_refuses_writes_clearly(db_path: Path) -> None:
-    store = await SQLiteStorage.open(db_path)
-    await store.close()
-    with pytest.raises(StorageError, match="closed"):
-        await store.meta.set("k", "v")
-    await store.close()  # closing twice is harmless

@@ -75,7 +75,7 @@ class SQLiteJourney:
         rows = await self._reader.rows(
             "SELECT coalesce(first_name, ''), referrals_converted, referrals_joined "
             "FROM customers WHERE leaderboard_opt_in = 1 AND referrals_joined > 0 "
-            "ORDER BY referrals_converted DESC, referrals_joined DESC, created_at LIMIT ?",
+            "ORDER BY referrals_converted DESC, referrals_joined DESC, created_at, id LIMIT ?",
             (limit,),
         )
         return [LeaderRow(row[0], row[1], row[2]) for row in rows]

@@ -73,7 +73,7 @@ class SQLiteReports:
             "SELECT c.id, c.status, c.reason, c.opened_at, c.claimed_by, u.first_name, "
             "t.channel, t.ts FROM cases c LEFT JOIN customers u ON u.id = c.customer_id "
             "LEFT JOIN staff_threads t ON t.case_id = c.id "
-            "WHERE c.status != 'resolved' ORDER BY c.opened_at LIMIT ?",
+            "WHERE c.status != 'resolved' ORDER BY c.opened_at, c.id LIMIT ?",
             (limit,),
         )
         return [
@@ -83,7 +83,8 @@ class SQLiteReports:
     async def recent_badges(self, limit: int) -> list[RecentBadge]:
         rows = await self._reader.rows(
             "SELECT b.badge, b.awarded_at, u.first_name FROM badges b "
-            "LEFT JOIN customers u ON u.id = b.customer_id ORDER BY b.awarded_at DESC LIMIT ?",
+            "LEFT JOIN customers u ON u.id = b.customer_id "
+            "ORDER BY b.awarded_at DESC, b.customer_id, b.badge LIMIT ?",
             (limit,),
         )
         return [RecentBadge(r[0], moment(r[1]), r[2] or "") for r in rows]
@@ -91,7 +92,7 @@ class SQLiteReports:
     async def top_referrer(self, since: datetime, until: datetime) -> str | None:
         value = await self._reader.value(
             "SELECT referrer_id FROM referrals WHERE converted_at >= ? AND converted_at < ? "
-            "GROUP BY referrer_id ORDER BY count(*) DESC, min(converted_at) LIMIT 1",
+            "GROUP BY referrer_id ORDER BY count(*) DESC, min(converted_at), referrer_id LIMIT 1",
             (epoch(since), epoch(until)),
         )
         return None if value is None else str(value)
@@ -113,7 +114,7 @@ class SQLiteReports:
         like = "%" + pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = await self._reader.rows(
             f"SELECT {CUSTOMER_LIST} FROM customers WHERE id LIKE ? ESCAPE '\\' "
-            "OR first_name LIKE ? ESCAPE '\\' ORDER BY created_at LIMIT ?",
+            "OR first_name LIKE ? ESCAPE '\\' ORDER BY created_at, id LIMIT ?",
             (like, like, limit),
         )
         return [customer_from_row(row) for row in rows]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 
 from bot.storage.codec import epoch, moment
 from bot.storage.sqlite.reader import Reader
+from bot.storage.sqlite.statements import WRITES
 from bot.storage.sqlite.writer import Writer
 from bot.storage.types import StoredVersion
 
@@ -21,12 +23,15 @@ class SQLiteTemplates:
         self, name: str, locale: str, source: str | None, author: str, comment: str, at: datetime
     ) -> int:
         row = (name, locale, name, locale, source, author, comment, epoch(at))
-        await self._writer.rows({"template_version": [row]})
-        value = await self._reader.value(
-            "SELECT max(version) FROM template_versions WHERE name = ? AND locale = ?",
-            (name, locale),
-        )
-        return int(value)
+
+        def add(db: sqlite3.Connection) -> int:
+            # The number is read back in the same transaction: another process saving a version
+            # of this message right after cannot make us report its number.
+            return int(
+                db.execute(WRITES["template_version"] + " RETURNING version", row).fetchone()[0]
+            )
+
+        return await self._writer.call(add)
 
     async def versions(self, name: str, locale: str) -> list[StoredVersion]:
         rows = await self._reader.rows(
@@ -61,3 +66,10 @@ class SQLiteMeta:
 
     async def set(self, name: str, value: str) -> None:
         await self._writer.rows({"meta": [(name, value)]})
+
+    async def setdefault(self, name: str, value: str) -> str:
+        def write(db: sqlite3.Connection) -> str:
+            db.execute("INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)", (name, value))
+            return str(db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()[0])
+
+        return await self._writer.call(write)
