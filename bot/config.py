@@ -49,7 +49,11 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default="sqlite:///escalator.db",
         validation_alias="DATABASE_URL",
-        description="sqlite:///relative/path.db or sqlite:////absolute/path.db",
+        repr=False,  # it may hold a password
+        description=(
+            "sqlite:///relative/path.db, sqlite:////absolute/path.db, "
+            "or postgresql://user:password@host:5432/database (also postgres://)"
+        ),
     )
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
         default="FULL",
@@ -157,9 +161,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        target = parse_database_url(value)  # a ValueError names what is accepted
-        if target.backend != "sqlite":
-            raise ValueError("only SQLite is supported: use sqlite:///path/to/file.db")
+        parse_database_url(value)  # a ValueError names what is accepted
         return value.strip()
 
     @field_validator(

@@ -23,6 +23,7 @@ from bot.messages.templates import Format
 from bot.storage import Storage
 from bot.storage.sqlite import SQLiteStorage
 from bot.storage.types import OutboxRow
+from tests.pg import pg_server, pg_url  # noqa: F401 - the PostgreSQL fixtures, for every test
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

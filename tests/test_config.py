@@ -26,6 +26,19 @@ def test_defaults_and_database_url_forms(monkeypatch: pytest.MonkeyPatch) -> Non
     assert load_settings(CHECKIN_DELAY="36h").checkin_delay == timedelta(hours=36)
 
 
+def test_postgresql_urls_select_postgresql_and_never_show_the_password() -> None:
+    for scheme in ("postgresql", "postgres"):
+        settings = load_settings(DATABASE_URL=f"{scheme}://ann:s3cret@db.example:5432/shop")
+        target = settings.database
+        assert target.backend == "postgresql"
+        assert target.dsn == "postgresql://ann:s3cret@db.example:5432/shop"
+        assert str(target) == "postgresql://db.example:5432/shop"
+        assert "s3cret" not in repr(target) and "s3cret" not in repr(settings)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(DATABASE_URL="postgresql+asyncpg://ann:s3cret@db.example/shop")
+    assert "is not a database URL" in str(caught.value) and "s3cret" not in str(caught.value)
+
+
 def test_invalid_values_are_reported_by_name() -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(TIMEZONE="Mars/Olympus", CHECKIN_DELAY="soon", DATABASE_URL="mysql://x")

@@ -9,7 +9,7 @@ from bot.errors import StorageError
 from bot.storage.protocols import Storage
 from bot.storage.url import DatabaseUrl, parse_database_url
 
-__all__ = ["Storage", "open_storage"]
+__all__ = ["Storage", "open_storage", "upgrade"]
 
 log = logging.getLogger(__name__)
 
@@ -22,13 +22,15 @@ async def open_storage(
 ) -> Storage:
     """Open the database `url` names (`DATABASE_URL`), applying pending migrations.
 
-    With `create`, a missing SQLite file is created, and its directory too (said in the log);
-    without it, a missing file or directory is an error, so a mistyped path in a command that
-    only reads never leaves an empty database behind.
+    With `create`, a missing SQLite file is created, and its directory too (said in the log), and
+    an empty PostgreSQL database gets its tables; without it, either is an error, so a mistyped
+    URL in a command that only reads never leaves an empty database behind.
     """
     target = parse_database_url(url) if isinstance(url, str) else url
     if target.backend == "postgresql":
-        raise StorageError("DATABASE_URL: only SQLite is supported by this version")
+        from bot.storage.postgres import PostgresStorage
+
+        return await PostgresStorage.open(target, create=create)
     from bot.storage.sqlite import SQLiteStorage
 
     path = target.path
@@ -47,3 +49,17 @@ async def open_storage(
     if synchronous not in {"FULL", "NORMAL"}:
         raise StorageError(f"SQLITE_SYNCHRONOUS must be FULL or NORMAL, not {synchronous!r}")
     return await SQLiteStorage.open(path, synchronous="FULL" if synchronous == "FULL" else "NORMAL")
+
+
+async def upgrade(url: DatabaseUrl | str) -> int:
+    """Apply pending migrations to the database `url` names (creating a missing SQLite file, or
+    the tables of an empty PostgreSQL database); return its schema version."""
+    from bot.storage.postgres import PostgresStorage
+    from bot.storage.sqlite import SQLiteStorage
+
+    storage = await open_storage(url, create=True)
+    try:
+        assert isinstance(storage, SQLiteStorage | PostgresStorage)
+        return storage.schema_version
+    finally:
+        await storage.close()

@@ -3,7 +3,8 @@ never silently creates a file somewhere unexpected."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -21,16 +22,16 @@ class DatabaseUrl:
     backend: Literal["sqlite", "postgresql"]
     path: Path | None = None
     """The SQLite file."""
-    dsn: str | None = None
-    """The PostgreSQL connection string (`postgres://` is accepted as hosts set it)."""
+    dsn: str | None = field(default=None, repr=False)
+    """The PostgreSQL connection string (`postgres://` is accepted as hosts set it). It may hold
+    a password: it is never shown (`str()` and `repr()` leave it out)."""
 
     def __str__(self) -> str:
         if self.backend == "sqlite":
             return f"sqlite:///{self.path}"
         parts = urlsplit(self.dsn or "")
-        host = parts.hostname or "localhost"
-        port = f":{parts.port}" if parts.port else ""
-        return f"postgresql://{host}{port}{parts.path}"  # the password is never shown
+        where = parts.netloc.rpartition("@")[2] or "localhost"  # never the user's password
+        return f"postgresql://{where}{parts.path}"
 
 
 def parse_database_url(value: str) -> DatabaseUrl:
@@ -55,5 +56,9 @@ def parse_database_url(value: str) -> DatabaseUrl:
     return DatabaseUrl("sqlite", path=Path(path))
 
 
+_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
+
+
 def _shown(text: str) -> str:
+    text = _PASSWORD.sub(r"\1***@", text)  # a mistyped URL may still hold a password
     return repr(text if len(text) <= 80 else text[:77] + "...")

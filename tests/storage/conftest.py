@@ -1,7 +1,8 @@
 """Backends for the storage contract suite: every test in `test_contract.py` runs on each.
 
 A backend fixture yields an `Opener`: each call opens another connection set on the same
-database, as a second process would, so tests can race two writers.
+database (another SQLite connection set on one file; another PostgreSQL pool on one schema), as a
+second process would, so tests can race two writers.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from bot.storage import Storage, open_storage
 
 Opener = Callable[[], Awaitable[Storage]]
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgresql"]
 
 
 @pytest_asyncio.fixture(params=BACKENDS)
 async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Opener]:
     opened: list[Storage] = []
-    url = f"sqlite:///{tmp_path / 'contract.db'}"
+    if request.param == "postgresql":
+        url = str(request.getfixturevalue("pg_url"))  # a fresh schema, dropped afterwards
+    else:
+        url = f"sqlite:///{tmp_path / 'contract.db'}"
 
     async def open_one() -> Storage:
         store = await open_storage(url, create=True)

@@ -36,9 +36,15 @@ class SQLiteStorage:
     """Open with `await SQLiteStorage.open(path)`; close with `await storage.close()`."""
 
     def __init__(
-        self, path: Path, writer: Writer, point: sqlite3.Connection, reader: Reader
+        self,
+        path: Path,
+        writer: Writer,
+        point: sqlite3.Connection,
+        reader: Reader,
+        schema_version: int = 0,
     ) -> None:
         self.path = path
+        self.schema_version = schema_version
         self._writer = writer
         self._point = point
         self._reader = reader
@@ -58,7 +64,7 @@ class SQLiteStorage:
     ) -> SQLiteStorage:
         target = Path(path)
         try:
-            db = await asyncio.to_thread(_open_writer, target, synchronous)
+            db, version = await asyncio.to_thread(_open_writer, target, synchronous)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the database {target}: {exc}") from exc
         writer = Writer(db, WRITES, max_batch)
@@ -69,7 +75,7 @@ class SQLiteStorage:
         except BaseException:
             await writer.close()
             raise
-        return cls(target, writer, point, reader)
+        return cls(target, writer, point, reader, version)
 
     async def release_claims(self) -> int:
         def release(db: sqlite3.Connection) -> int:
@@ -89,18 +95,18 @@ class SQLiteStorage:
         await self._reader.close()
 
 
-def _open_writer(path: Path, synchronous: Synchronous) -> sqlite3.Connection:
+def _open_writer(path: Path, synchronous: Synchronous) -> tuple[sqlite3.Connection, int]:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
         db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={synchronous}")
         db.execute("PRAGMA foreign_keys=ON")
-        migrate(db)
+        version = migrate(db)
     except BaseException:
         db.close()
         raise
-    return db
+    return db, version
 
 
 async def _open_reader(path: Path) -> aiosqlite.Connection:

@@ -1,0 +1,111 @@
+"""Customers on PostgreSQL: a commit is one transaction that first writes the customer row at the
+version the decision was computed from (which takes its row lock), then everything else."""
+
+from __future__ import annotations
+
+from bot.errors import StaleCustomer
+from bot.flows.model import Customer, CustomerKey, HistoryEntry, LeaderRow
+from bot.storage.codec import CUSTOMER_LIST, customer_from_row, history_from_row
+from bot.storage.postgres.database import Connection, Database
+from bot.storage.postgres.statements import (
+    INSERT_CUSTOMER,
+    INSERT_OUTBOX,
+    UPDATE_CUSTOMER,
+    write_rows,
+)
+from bot.storage.rows import change_rows
+from bot.storage.types import Change, Loaded
+
+__all__ = ["PostgresJourney"]
+
+_PREFIXED = ", ".join(f"c.{column.strip()}" for column in CUSTOMER_LIST.split(","))
+_BY_INBOUND = (
+    f"SELECT (SELECT true FROM inbound WHERE key = $1), c.version, {_PREFIXED} "
+    "FROM (SELECT 1) AS one LEFT JOIN customers c ON c.id = $2"
+)
+_BY_JOB = (
+    f"SELECT (SELECT status <> 'pending' FROM jobs WHERE id = $1), c.version, {_PREFIXED} "
+    "FROM (SELECT 1) AS one LEFT JOIN customers c ON c.id = $2"
+)
+
+
+class PostgresJourney:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def load(
+        self,
+        key: CustomerKey,
+        *,
+        inbound_id: str | None = None,
+        job_id: int | None = None,
+        history: int = 0,
+    ) -> Loaded:
+        if job_id is not None:
+            row = await self._db.fetchrow(_BY_JOB, job_id, key.id)
+            assert row is not None
+            seen = row[0] is None or bool(row[0])  # a job that does not exist is done
+        else:
+            row = await self._db.fetchrow(_BY_INBOUND, inbound_id, key.id)
+            assert row is not None
+            seen = bool(row[0])
+        if row[2] is None:
+            return Loaded(None, seen)
+        entries = await self.history(key, history) if history else ()
+        return Loaded(customer_from_row(tuple(row)[2:], entries), seen, int(row[1]))
+
+    async def commit(self, change: Change) -> tuple[int, ...]:
+        rows, outbox = change_rows(change)
+        (customer,) = rows.pop("customer")
+
+        async def write(db: Connection) -> tuple[int, ...]:
+            if change.version is None:
+                written = await db.fetchval(INSERT_CUSTOMER, *customer)
+            else:
+                written = await db.fetchval(
+                    UPDATE_CUSTOMER, customer[0], *customer[3:], change.version
+                )
+            if written is None:
+                raise StaleCustomer(change.customer.id)  # rolled back: nothing was written
+            await write_rows(db, rows)
+            if not outbox:
+                return ()
+            # Executed one after another on this connection, so ids come from the sequence in
+            # the order of the items; the customer's row lock orders them after every earlier
+            # commit about this customer.
+            return tuple(int(row[0]) for row in await db.fetchmany(INSERT_OUTBOX, outbox))
+
+        return await self._db.transaction(write)
+
+    async def customer(self, key: CustomerKey, history: int = 0) -> Customer | None:
+        row = await self._db.fetchrow(
+            f"SELECT {CUSTOMER_LIST} FROM customers WHERE id = $1", key.id
+        )
+        if row is None:
+            return None
+        entries = await self.history(key, history) if history else ()
+        return customer_from_row(tuple(row), entries)
+
+    async def customer_by_code(self, code: str) -> Customer | None:
+        row = await self._db.fetchrow(
+            f"SELECT {CUSTOMER_LIST} FROM customers WHERE referral_code = $1", code
+        )
+        return None if row is None else customer_from_row(tuple(row))
+
+    async def leaderboard(self, limit: int) -> list[LeaderRow]:
+        rows = await self._db.fetch(
+            "SELECT coalesce(first_name, ''), referrals_converted, referrals_joined "
+            "FROM customers WHERE leaderboard_opt_in = 1 AND referrals_joined > 0 "
+            "ORDER BY referrals_converted DESC, referrals_joined DESC, created_at, id LIMIT $1",
+            limit,
+        )
+        return [LeaderRow(row[0], row[1], row[2]) for row in rows]
+
+    async def history(self, key: CustomerKey, limit: int) -> tuple[HistoryEntry, ...]:
+        rows = await self._db.fetch(
+            "SELECT at, event, from_stage, to_stage, detail FROM journey "
+            "WHERE customer_id = $1 ORDER BY id DESC LIMIT $2",
+            key.id,
+            limit,
+        )
+        return tuple(history_from_row(tuple(row)) for row in reversed(rows))
