@@ -21,6 +21,7 @@ from typing import TextIO
 
 from bot.api import record_purchase, staff_act
 from bot.app import open_runtime
+from bot.cli import db as db_cli
 from bot.cli import templates as template_cli
 from bot.clock import ManualClock, SystemClock
 from bot.config import Settings, load_settings
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--until", type=_date, help="YYYY-MM-DD (exclusive)")
     report.add_argument("--db", type=Path, help="SQLite file (default: DATABASE_URL)")
     template_cli.add_parser(commands)
+    db_cli.add_parser(commands)
     nps = commands.add_parser("nps", help="NPS (or CSAT, per SURVEY_SCALE) over a period")
     nps.add_argument("--since", type=_date, help="YYYY-MM-DD (inclusive)")
     nps.add_argument("--until", type=_date, help="YYYY-MM-DD (exclusive)")
@@ -124,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_simulation(settings, args))
         if command == "report":
             return asyncio.run(report(settings, args))
+        if command == "db":
+            return db_cli.run(args)
         if command == "templates":
             return template_cli.run(
                 args,
