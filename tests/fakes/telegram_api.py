@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 BOT_USER = {"id": 999000, "is_bot": True, "first_name": "Escalator", "username": "escalator_bot"}
@@ -72,6 +73,8 @@ class FakeBotApi:
         self.stalled = False
         """While set, sendMessage calls hang unanswered (a platform that stopped responding)."""
         self.port = 0
+        self._outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._deliverer: asyncio.Task[None] | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -89,6 +92,10 @@ class FakeBotApi:
 
     async def stop(self) -> None:
         self._closing = True
+        if self._deliverer is not None:
+            self._deliverer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._deliverer
         await self._notify()  # release long polls so the server can close at once
         if self._runner is not None:
             await self._runner.cleanup()
@@ -101,6 +108,10 @@ class FakeBotApi:
         update = {"update_id": update_id or next(self._update_ids), kind: payload}
         self.updates.append(update)
         asyncio.get_running_loop().create_task(self._notify())
+        if self.webhook is not None:  # a webhook is set: the update is POSTed to it
+            self._outgoing.put_nowait(update)
+            if self._deliverer is None:
+                self._deliverer = asyncio.get_running_loop().create_task(self._deliver())
         return update
 
     def text(self, user: int, text: str, *, name: str = "Ada", lang: str = "en") -> dict[str, Any]:
@@ -250,6 +261,25 @@ class FakeBotApi:
             self.accepted.append((method, params))
             await self._notify()
         return web.json_response({"ok": True, "result": result})
+
+    async def _deliver(self) -> None:
+        """As Telegram does: POST each update to the webhook, in order, with the secret token,
+        until the bot answers 200 (a failed delivery is tried again)."""
+        async with aiohttp.ClientSession() as http:
+            while True:
+                update = await self._outgoing.get()
+                while self.webhook is not None and not self._closing:
+                    secret = self.webhook.get("secret_token")
+                    headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
+                    try:
+                        async with http.post(
+                            self.webhook["url"], json=update, headers=headers
+                        ) as answer:
+                            if answer.status == 200:
+                                break
+                    except aiohttp.ClientError:
+                        pass
+                    await asyncio.sleep(0.05)  # Telegram's retry comes later, too
 
     def _flooded(self) -> bool:
         if self.flood_limit is None:

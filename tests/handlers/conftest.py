@@ -31,6 +31,18 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def webhook_env() -> dict[str, str]:
+    """Settings for webhook mode on a free local port (the fake Bot API POSTs updates there)."""
+    port = free_port()
+    return {
+        "TELEGRAM_MODE": "webhook",
+        "TELEGRAM_WEBHOOK_URL": f"http://127.0.0.1:{port}/tg/hook",
+        "TELEGRAM_WEBHOOK_SECRET": "s3cret-Token_1",
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+    }
+
+
 def bot_env(api: FakeBotApi, db: Path, **extra: str) -> dict[str, str]:
     return {
         "TELEGRAM_BOT_TOKEN": api.token,

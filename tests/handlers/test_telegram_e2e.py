@@ -8,15 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from bot.api import record_purchase, staff_act
 from bot.clock import ManualClock
 from bot.delivery.engine import Outcome
 from bot.flows.model import CustomerKey
 from bot.flows.stages import Stage
+from bot.storage.postgres import PostgresStorage
+from bot.storage.sqlite import SQLiteStorage
 from tests.conftest import sql
 from tests.fakes.telegram_api import BAD_REQUEST, BLOCKED, SERVER_ERROR, TOO_MANY, FakeBotApi
-from tests.handlers.conftest import free_port, running_bot
+from tests.handlers.conftest import free_port, running_bot, webhook_env
 
 ADA = 501
 
@@ -46,9 +49,18 @@ async def press(api: FakeBotApi, chat: int, label: str) -> None:
     api.press(chat, int(question["message_id"]), button["callback_data"])
 
 
-async def test_whole_journey_from_a_campaign_link(api: FakeBotApi, tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["sqlite-polling", "postgresql-webhook"])
+async def test_whole_journey_from_a_campaign_link(
+    api: FakeBotApi, tmp_path: Path, where: str, request: pytest.FixtureRequest
+) -> None:
     clock = ManualClock()
-    async with running_bot(api, tmp_path / "t.db", clock) as rt:
+    extra: dict[str, str] = {}
+    if where == "postgresql-webhook":
+        extra = {"DATABASE_URL": str(request.getfixturevalue("pg_url")), **webhook_env()}
+    async with running_bot(api, tmp_path / "t.db", clock, **extra) as rt:
+        expected = PostgresStorage if where == "postgresql-webhook" else SQLiteStorage
+        assert isinstance(rt.storage, expected)
+        assert (api.webhook is not None) == (where == "postgresql-webhook")
         api.text(ADA, "/start some_campaign")
         await api.wait_for(lambda: len(api.texts_to(ADA)) == 1)
         assert "Welcome" in api.texts_to(ADA)[0]
