@@ -25,6 +25,7 @@ FULL = [
     ("telegram_e2e.py", []),
     ("memory.py", []),
     ("scheduler_claim.py", []),
+    ("pg_claim.py", []),
     ("broadcast.py", []),
 ]
 QUICK = [
@@ -32,6 +33,7 @@ QUICK = [
     ("telegram_e2e.py", ["--users", "300"]),
     ("memory.py", ["--serve", "5000", "--small", "1000", "--large", "20000", "--messages", "2000"]),
     ("scheduler_claim.py", ["--pending", "50000"]),
+    ("pg_claim.py", ["--pending", "50000"]),
     ("broadcast.py", ["--customers", "90"]),
 ]
 

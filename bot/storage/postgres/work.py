@@ -33,38 +33,36 @@ from bot.storage.types import (
 
 __all__ = ["PostgresInbox", "PostgresJobs", "PostgresOutbox"]
 
-# $1: now, $2: lease until, $3: limit.
+# $1: now, $2: lease until, $3: limit. The rows are chosen (and locked) by a subquery whose ids
+# the UPDATE looks up by primary key: a join with the subquery would be planned as a hash join
+# over the whole table, which at a million pending jobs costs more than everything else.
 _CLAIM_OUTBOX = (
-    "WITH taken AS ("
-    " SELECT o.id FROM outbox o WHERE o.status = 'pending' AND o.next_attempt_at <= $1"
-    " AND o.lease_until <= $1 AND NOT EXISTS ("
-    "  SELECT 1 FROM outbox e WHERE e.status = 'pending' AND e.customer_id = o.customer_id"
-    "  AND e.audience = o.audience AND e.id < o.id)"
-    " ORDER BY o.id LIMIT $3 FOR UPDATE OF o SKIP LOCKED"
-    "), leased AS ("
-    " UPDATE outbox SET lease_until = $2 FROM taken WHERE outbox.id = taken.id"
-    " RETURNING outbox.id, outbox.customer_id, outbox.audience, outbox.kind, outbox.template,"
-    " outbox.context, outbox.buttons, outbox.question_id, outbox.attempts,"
-    " outbox.next_attempt_at, outbox.created_at, outbox.prompted"
+    "WITH leased AS ("
+    " UPDATE outbox SET lease_until = $2 WHERE id = ANY(ARRAY("
+    "  SELECT o.id FROM outbox o WHERE o.status = 'pending' AND o.next_attempt_at <= $1"
+    "  AND o.lease_until <= $1 AND NOT EXISTS ("
+    "   SELECT 1 FROM outbox e WHERE e.status = 'pending' AND e.customer_id = o.customer_id"
+    "   AND e.audience = o.audience AND e.id < o.id)"
+    "  ORDER BY o.id LIMIT $3 FOR UPDATE OF o SKIP LOCKED))"
+    " RETURNING id, customer_id, audience, kind, template, context, buttons, question_id,"
+    " attempts, next_attempt_at, created_at, prompted"
     ") SELECT l.id, l.customer_id, l.audience, l.kind, l.template, l.context, l.buttons,"
     " l.question_id, c.language, l.attempts, l.next_attempt_at, l.created_at, l.prompted"
     " FROM leased l LEFT JOIN customers c ON c.id = l.customer_id ORDER BY l.id"
 )
 _CLAIM_JOBS = (
-    "WITH taken AS ("
+    "UPDATE jobs SET lease_until = $2 WHERE id = ANY(ARRAY("
     " SELECT id FROM jobs WHERE status = 'pending' AND due_at <= $1 AND lease_until <= $1"
     " ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED"
-    ") UPDATE jobs SET lease_until = $2 FROM taken WHERE jobs.id = taken.id"
-    " RETURNING jobs.id, jobs.customer_id, jobs.kind, jobs.due_at, jobs.payload"
+    ")) RETURNING id, customer_id, kind, due_at, payload"
 )
 _CLAIM_INBOX = (
-    "WITH taken AS ("
+    "UPDATE inbox SET lease_until = $2 WHERE id = ANY(ARRAY("
     " SELECT i.id FROM inbox i WHERE i.lease_until <= $1 AND NOT EXISTS ("
     "  SELECT 1 FROM inbox e WHERE i.grp <> '' AND e.grp = i.grp AND e.lease_until > $1"
     "  AND (e.seq < i.seq OR (e.seq = i.seq AND e.id < i.id)))"
     " ORDER BY i.seq, i.id LIMIT $3 FOR UPDATE OF i SKIP LOCKED"
-    ") UPDATE inbox SET lease_until = $2 FROM taken WHERE inbox.id = taken.id"
-    " RETURNING inbox.id, inbox.key, inbox.grp, inbox.body, inbox.seq"
+    ")) RETURNING id, key, grp, body, seq"
 )
 
 
