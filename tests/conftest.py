@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, closing
@@ -21,9 +22,11 @@ from bot.errors import DeliveryError
 from bot.flows.model import CustomerKey
 from bot.messages.templates import Format
 from bot.storage import Storage
+from bot.storage.postgres import PostgresStorage
 from bot.storage.sqlite import SQLiteStorage
 from bot.storage.types import OutboxRow
 from tests.pg import pg_server, pg_url  # noqa: F401 - the PostgreSQL fixtures, for every test
+from tests.pg import query as pg_query
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -60,8 +63,14 @@ class RecordingChannel:
 
 
 def sql(storage: Storage, query: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
-    """What the database file holds, read straight from it (for checks no protocol offers)."""
-    assert isinstance(storage, SQLiteStorage), "a raw SQL check needs the SQLite backend"
+    """What the database holds, read straight from it (for checks no protocol offers). Write
+    parameters as `?`; on PostgreSQL they become `$1`, `$2`, ..."""
+    if isinstance(storage, PostgresStorage):
+        assert storage.url.dsn is not None
+        numbered = iter(range(1, len(params) + 1))
+        text = re.sub(r"\?", lambda _: f"${next(numbered)}", query)
+        return pg_query(storage.url.dsn, text, *params)
+    assert isinstance(storage, SQLiteStorage), "a raw SQL check needs a known backend"
     with closing(sqlite3.connect(storage.path)) as db:
         return [tuple(row) for row in db.execute(query, params)]
 

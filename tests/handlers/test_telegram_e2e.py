@@ -15,6 +15,7 @@ from bot.clock import ManualClock
 from bot.delivery.engine import Outcome
 from bot.flows.model import CustomerKey
 from bot.flows.stages import Stage
+from bot.storage import Storage
 from bot.storage.postgres import PostgresStorage
 from bot.storage.sqlite import SQLiteStorage
 from tests.conftest import sql
@@ -47,6 +48,16 @@ async def press(api: FakeBotApi, chat: int, label: str) -> None:
     question = question_message(api, chat)
     (button,) = [b for b in buttons_of(question) if b["text"] == label]
     api.press(chat, int(question["message_id"]), button["callback_data"])
+
+
+def recorded_sends(storage: Storage, customer: CustomerKey) -> int:
+    rows = sql(
+        storage,
+        "SELECT count(*) FROM outbox WHERE customer_id = ? AND audience = 'customer' "
+        "AND kind = 'message' AND status = 'sent'",
+        (customer.id,),
+    )
+    return int(rows[0][0])
 
 
 @pytest.mark.parametrize("where", ["sqlite-polling", "postgresql-webhook"])
@@ -135,6 +146,12 @@ async def test_whole_journey_from_a_campaign_link(
         customer = await rt.storage.journey.customer(key(ADA))
         assert customer is not None
         assert (customer.stage, customer.source) == (Stage.CUSTOMER, "some_campaign")
+        # each message sent is recorded once (the last record may still be on its way)
+        deadline = asyncio.get_running_loop().time() + 10
+        while (sent := recorded_sends(rt.storage, key(ADA))) < len(api.texts_to(ADA)):
+            assert asyncio.get_running_loop().time() < deadline, sent
+            await asyncio.sleep(0.02)
+        assert sent == len(api.texts_to(ADA)) == 12
         assert (customer.first_name, customer.language) == ("Ada", "en")
         assert customer.case_id is None
 
