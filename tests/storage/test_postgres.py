@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from bot.errors import StorageError
 from bot.storage import open_storage, upgrade
+from bot.storage.postgres import connect_pool
+from bot.storage.postgres.database import Connection, Database
 from bot.storage.postgres.migrations import MIGRATIONS
+from bot.storage.url import parse_database_url
 from tests.pg import query
 
 MIGRATION_LOCK = 1  # bot.storage.postgres.database.Lock.MIGRATIONS
@@ -145,3 +150,37 @@ def wait_until(condition: object, what: str, timeout: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting: {what}"
         time.sleep(0.05)
+
+
+async def test_a_transaction_aborted_to_break_a_deadlock_is_run_again(pg_url: str) -> None:
+    await upgrade(pg_url)
+    db = Database(await connect_pool(parse_database_url(pg_url)))
+    query(pg_url, "INSERT INTO meta (name, value) VALUES ('a', '0'), ('b', '0')")
+    first_holds, second_holds = asyncio.Event(), asyncio.Event()
+    runs = {"first": 0, "second": 0}
+
+    def crosswise(
+        name: str, mine: str, theirs: str, holds: asyncio.Event, other: asyncio.Event
+    ) -> Callable[[Connection], Awaitable[None]]:
+        async def work(connection: Connection) -> None:
+            runs[name] += 1
+            await connection.execute("UPDATE meta SET value = $1 WHERE name = $2", name, mine)
+            holds.set()
+            await other.wait()
+            await connection.execute("UPDATE meta SET value = $1 WHERE name = $2", name, theirs)
+
+        return work
+
+    try:
+        await asyncio.wait_for(
+            asyncio.gather(
+                db.transaction(crosswise("first", "a", "b", first_holds, second_holds)),
+                db.transaction(crosswise("second", "b", "a", second_holds, first_holds)),
+            ),
+            timeout=30,
+        )
+    finally:
+        await db.close()
+    assert sorted(runs.values()) == [1, 2]  # the server chose one to abort; it ran again
+    (winner,) = {name for name, count in runs.items() if count == 2}
+    assert query(pg_url, "SELECT value FROM meta ORDER BY name") == [(winner,), (winner,)]

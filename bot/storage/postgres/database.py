@@ -9,6 +9,7 @@ password.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
@@ -36,6 +37,9 @@ DB_ERRORS: tuple[type[BaseException], ...] = (
 """What asyncpg raises when the server refuses a statement or the connection is gone."""
 
 _LOCK_CLASS = "hashtext(current_schema())"
+_RETRIED = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+RETRIES = 3
+CLOSE_TIMEOUT = 5.0
 
 
 class Lock:
@@ -76,20 +80,32 @@ class Database:
         self, work: Callable[[Connection], Awaitable[T]], *, lock: int | None = None
     ) -> T:
         """Run `work(connection)` in one transaction (taking the advisory lock `lock` first, held
-        until it ends); commit if it returns, roll back if it raises."""
-        with self._translated():
-            async with self._pool.acquire() as connection, connection.transaction():
-                if lock is not None:
-                    await connection.execute(Lock.take(lock))
-                return await work(connection)
+        until it ends); commit if it returns, roll back if it raises.
+
+        A transaction the server aborted to break a deadlock is run again from the start (it
+        wrote nothing): two commits scheduling jobs for each other's customers can meet that
+        way. `work` must therefore only depend on what it reads in the transaction."""
+        for attempt in range(1, RETRIES + 1):
+            try:
+                with self._translated():
+                    async with self._pool.acquire() as connection, connection.transaction():
+                        if lock is not None:
+                            await connection.execute(Lock.take(lock))
+                        return await work(connection)
+            except StorageError as exc:
+                if attempt == RETRIES or not isinstance(exc.__cause__, _RETRIED):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def close(self) -> None:
+        """Wait a few seconds for connections in use to come back, then close them anyway: a
+        shutdown never hangs on a statement the server does not answer."""
         if self._closed:
             return
         self._closed = True
         try:
-            await self._pool.close()
-        except DB_ERRORS:  # the server went away first: nothing left to close cleanly
+            await asyncio.wait_for(self._pool.close(), CLOSE_TIMEOUT)
+        except DB_ERRORS:  # the server went away or took too long: drop the connections
             self._pool.terminate()
 
     @contextmanager
