@@ -26,6 +26,7 @@ FULL = [
     ("memory.py", []),
     ("scheduler_claim.py", []),
     ("broadcast.py", []),
+    ("template_bounds.py", []),
 ]
 QUICK = [
     ("engine_throughput.py", ["--customers", "10000", "--messages", "3000", "--rate", "500"]),
@@ -33,6 +34,7 @@ QUICK = [
     ("memory.py", ["--serve", "5000", "--small", "1000", "--large", "20000", "--messages", "2000"]),
     ("scheduler_claim.py", ["--pending", "50000"]),
     ("broadcast.py", ["--customers", "90"]),
+    ("template_bounds.py", ["--repeats", "5"]),
 ]
 
 

@@ -5,6 +5,8 @@ EscalatorError
 ├── TransitionNotAllowed   a flow table has no edge for (state, trigger)
 ├── InvalidDefinition      a flow table is malformed (checked at import)
 ├── InvalidInput           an operator's input (CLI argument, duration) is not understood
+├── RenderBoundExceeded    a template tried to cost more than a message may (bot.messages.bounds;
+│                          also a Jinja SecurityError, reported like the sandbox's refusals)
 ├── StorageError           the database refused a write or is at the wrong schema
 │   ├── DuplicateInbound   the event's inbound id was committed before: nothing to do
 │   └── StaleCustomer      the customer changed since it was loaded: decide again
