@@ -317,6 +317,10 @@ class Renderer:
         path = self.root / locale / f"{name}.j2"
         return path.read_text(encoding="utf-8") if path.is_file() else None
 
+    def is_overridden(self, name: str, locale: str) -> bool:
+        """Is an admin version, rather than the shipped file, current for this message?"""
+        return f"{locale}/{name}.j2" in self._overrides
+
     def current(self, name: str, locale: str) -> str | None:
         key = f"{locale}/{name}.j2"
         return self._overrides.get(key, self.shipped(name, locale))
