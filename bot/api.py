@@ -6,6 +6,8 @@ should be (the same order id twice changes nothing) and delivered by the running
 
 from __future__ import annotations
 
+import math
+
 from bot.delivery.engine import Engine, Outcome
 from bot.errors import InvalidInput
 from bot.flows.model import CustomerKey, PurchaseRecorded, StaffAction, StaffVerb
@@ -25,8 +27,8 @@ async def record_purchase(
     order_id = order_id.strip()
     if not order_id or len(order_id) > 128:
         raise InvalidInput("an order id is 1 to 128 characters")
-    if amount is not None and amount < 0:
-        raise InvalidInput("the amount cannot be negative")
+    if amount is not None and not (math.isfinite(amount) and amount >= 0):
+        raise InvalidInput(f"not an amount: {amount!r} (a finite number, 0 or more)")
     if await journey.customer(customer) is None:
         raise InvalidInput(f"no customer {customer.id!r}: they must start the bot first")
     event = PurchaseRecorded(
