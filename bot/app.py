@@ -124,7 +124,9 @@ async def open_runtime(
                 scheduler.wake()
 
         policy = policy_from(settings, await _referral_secret(settings, storage.meta))
-        engine = Engine(storage.journey, policy, clock, on_commit=committed)
+        engine = Engine(
+            storage.journey, policy, clock, on_commit=committed, records=storage.records
+        )
 
         async def failed(key: CustomerKey, reason: str, unreachable: bool) -> None:
             await engine.handle(DeliveryFailed(key=key, reason=reason, unreachable=unreachable))

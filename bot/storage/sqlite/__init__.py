@@ -20,6 +20,7 @@ from bot.storage.sqlite.cases import SQLiteCases
 from bot.storage.sqlite.journey import SQLiteJourney
 from bot.storage.sqlite.migrations import migrate
 from bot.storage.sqlite.reader import Reader
+from bot.storage.sqlite.records import SQLiteRecords
 from bot.storage.sqlite.reports import SQLiteReports
 from bot.storage.sqlite.statements import WRITES
 from bot.storage.sqlite.templates import SQLiteMeta, SQLiteTemplates
@@ -56,6 +57,7 @@ class SQLiteStorage:
         self.templates = SQLiteTemplates(writer, reader)
         self.meta = SQLiteMeta(writer, reader)
         self.reports = SQLiteReports(reader)
+        self.records = SQLiteRecords(writer, reader)
         self._closed = False
 
     @classmethod
