@@ -103,7 +103,13 @@ def talk(customer: Customer, text: str, now: datetime, policy: FlowPolicy) -> De
             records=(line,),
         )
     opened = _open(customer, "question", clipped, now, policy, by="customer")
-    told = reply(opened.customer, "inbox_opened", asked=False, **expectation(now, policy))
+    told = reply(
+        opened.customer,
+        "inbox_opened",
+        asked=False,
+        too_long=len(text) > len(clipped),
+        **expectation(now, policy),
+    )
     return opened.then(
         Decision(
             customer=opened.customer,
@@ -117,7 +123,7 @@ def talk(customer: Customer, text: str, now: datetime, policy: FlowPolicy) -> De
 
 def human(customer: Customer, now: datetime, policy: FlowPolicy) -> Decision:
     """`/human` or the "Talk to a person" button: a conversation, opened on purpose."""
-    told = reply(customer, "inbox_opened", asked=True, **expectation(now, policy))
+    told = reply(customer, "inbox_opened", asked=True, too_long=False, **expectation(now, policy))
     if customer.case_id is not None or customer.conversation_id is not None:
         # a person already has them: say when to expect an answer, open nothing new
         return Decision(customer=customer, messages=(told,))
