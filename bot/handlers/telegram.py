@@ -34,6 +34,7 @@ from telegram import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     Message,
     Update,
 )
@@ -131,7 +132,11 @@ def to_event(update: Update) -> Translation:
         return ButtonPress(
             key=_key(query.from_user.id),
             inbound_id=inbound,
-            profile=Profile(query.from_user.first_name, query.from_user.language_code),
+            profile=Profile(
+                query.from_user.first_name,
+                query.from_user.language_code,
+                query.from_user.username,
+            ),
             data=query.data or "",
         )
     if update.message is not None:
@@ -149,7 +154,7 @@ def _message_event(message: Message, inbound: str) -> Translation:
     common: dict[str, Any] = {
         "key": _key(user.id),
         "inbound_id": inbound,
-        "profile": Profile(user.first_name, user.language_code),
+        "profile": Profile(user.first_name, user.language_code, user.username),
     }
     if text is None:
         return NonText(kind=effective_message_type(message) or "message", **common)
@@ -254,6 +259,10 @@ class TelegramChannel:
         chat_id = int(row.key.external_id)
         markup = _keyboard(message.buttons)
         parts = split_text(message.text)
+        attachment = row.context.get("attachment")
+        if len(parts) > 1 and isinstance(attachment, dict):
+            # too long for one message, and there is a file of it: send the file instead
+            return await self._send_file(row, attachment, parts[0])
         sent: Message | None = None
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
@@ -267,6 +276,23 @@ class TelegramChannel:
                     )
                 )
         return None if sent is None else str(sent.message_id)
+
+    async def _send_file(self, row: OutboxRow, data: Mapping[str, Any], intro: str) -> str:
+        name = row.context.get("file_name")
+        body = json.dumps(data, ensure_ascii=False, indent=2).encode()
+        document = InputFile(body, filename=name if isinstance(name, str) else "data.json")
+        # the caption is the message's opening (at most 1024 characters, cut at a line end)
+        caption = intro[: intro.rfind("\n", 0, 1024)] if len(intro) > 1024 else intro
+        async with self._limiter.slot(row.key.external_id):
+            sent = await _call(
+                self._bot.send_document(
+                    int(row.key.external_id),
+                    document,
+                    caption=caption or None,
+                    parse_mode=ParseMode.HTML,
+                )
+            )
+        return str(sent.message_id)
 
     async def clear_buttons(self, key: CustomerKey, platform_message_id: str | None) -> None:
         if platform_message_id is None:

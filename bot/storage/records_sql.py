@@ -43,7 +43,8 @@ _COLUMNS = (
     "(SELECT s.score FROM scores s WHERE s.customer_id = c.id ORDER BY s.id DESC LIMIT 1), "
     "(SELECT s.at FROM scores s WHERE s.customer_id = c.id ORDER BY s.id DESC LIMIT 1), "
     "c.purchases, (SELECT sum(p.amount) FROM purchases p WHERE p.customer_id = c.id), "
-    "c.badges, c.case_id, c.conversation_id"
+    "c.badges, c.case_id, c.conversation_id, "
+    "(SELECT s.comment FROM scores s WHERE s.customer_id = c.id ORDER BY s.id DESC LIMIT 1)"
 )
 _LIVE = "c.channel <> 'erased'"
 
@@ -176,6 +177,7 @@ def record(row: Sequence[Any], generations: dict[int, int]) -> CustomerRecord:
         badges=tuple(json.loads(row[12])),
         case_id=row[13],
         conversation_id=row[14],
+        last_comment=row[15],
     )
 
 

@@ -274,3 +274,5 @@ class CustomerRecord:
     badges: tuple[str, ...]
     case_id: str | None
     conversation_id: str | None
+    last_comment: str | None = None
+    """What they wrote with their latest score."""
