@@ -211,6 +211,7 @@ PLAN_QUERIES = (
     "SELECT coalesce(max(id), 0) + 1 FROM erasures",
     "SELECT channel, ts FROM staff_posts WHERE customer_id = ? ORDER BY id",
     "SELECT order_id FROM purchases WHERE customer_id = ? ORDER BY at, order_id",
+    "SELECT DISTINCT name FROM conversation WHERE customer_id = ? AND name IS NOT NULL",
 )
 """What erasing a customer reads first (each takes the customer's id, but the second)."""
 
@@ -223,7 +224,7 @@ def plan_from(
     keep: tuple[int, ...] = (),
 ) -> ErasePlan | None:
     """The erasure plan from the rows `PLAN_QUERIES` returned; None: no such customer."""
-    customer, number, posts, orders = results
+    customer, number, posts, orders, names = results
     if not customer:
         return None
     count = int(number[0][0])
@@ -231,7 +232,7 @@ def plan_from(
         old=key.id,
         tombstone=f"erased:{count}",
         number=count,
-        name=customer[0][0],
+        names=tuple(sorted({str(n) for n in (customer[0][0], *(row[0] for row in names)) if n})),
         referrer=customer[0][1],
         by=by,
         at=at,

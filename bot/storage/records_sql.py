@@ -191,7 +191,8 @@ class ErasePlan:
     old: str
     tombstone: str
     number: int
-    name: str | None
+    names: tuple[str, ...]
+    """Every name they were known by (the platform's name may have changed meanwhile)."""
     referrer: str | None
     by: str
     at: datetime
@@ -261,9 +262,9 @@ def erase_statements(plan: ErasePlan) -> list[tuple[str, tuple[object, ...]]]:
         for index, order in enumerate(plan.orders, start=1)
     )
     statements.append(_delete_outbox(old, plan.keep_outbox))
-    if plan.referrer is not None and plan.name:
+    for name in plan.names if plan.referrer is not None else ():
         # what the referrer was told and logged about them ("Ada joined") names them
-        token = dump(plan.name)
+        token = dump(name)
         pattern = "%" + token.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         for table, column in (("outbox", "context"), ("jobs", "payload")):
             statements.append(
@@ -276,7 +277,7 @@ def erase_statements(plan: ErasePlan) -> list[tuple[str, tuple[object, ...]]]:
         statements.append(
             (
                 "UPDATE journey SET detail = NULL WHERE customer_id = ? AND detail = ?",
-                (plan.referrer, plan.name),
+                (plan.referrer, name),
             )
         )
     statements.extend(

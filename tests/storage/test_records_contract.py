@@ -7,13 +7,13 @@ from datetime import timedelta
 
 from bot.flows.model import (
     CaseOpened,
+    JobKind,
     Line,
     LogEntry,
     PurchaseRow,
     ReferralConverted,
     ReferralJoined,
     ScheduleJob,
-    JobKind,
     ScoreComment,
     ScoreRow,
 )

@@ -104,6 +104,9 @@ def _open_writer(path: Path, synchronous: Synchronous) -> tuple[sqlite3.Connecti
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={synchronous}")
         db.execute("PRAGMA foreign_keys=ON")
+        # Erased text must not linger in freed space of the file: deleted and overwritten
+        # content is zeroed (a little more writing; erasure is a promise to keep).
+        db.execute("PRAGMA secure_delete=ON")
         version = migrate(db)
     except BaseException:
         db.close()
