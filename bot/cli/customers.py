@@ -34,8 +34,10 @@ def since(text: str) -> datetime:
     if value and value[-1].lower() in "wdhms":
         try:
             return datetime.now(UTC) - parse_duration(value)
-        except InvalidInput as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+        except InvalidInput:
+            raise argparse.ArgumentTypeError(
+                f"not a date: {text!r} (use e.g. 2026-03-01, 2026-03-01T09:00 or 30d)"
+            ) from None
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
