@@ -29,6 +29,8 @@ from typing import Protocol
 from bot.flows.model import Customer, CustomerKey, HistoryEntry, Json, LeaderRow
 from bot.storage.types import (
     ActivityCounts,
+    AdminAccount,
+    AdminSession,
     CaseView,
     Change,
     CustomerFilter,
@@ -49,6 +51,7 @@ from bot.storage.types import (
 )
 
 __all__ = [
+    "AdminStore",
     "CaseStore",
     "InboxStore",
     "JobStore",
@@ -225,6 +228,21 @@ class ReportStore(Protocol):
 
     async def count_customers(self) -> int: ...
 
+    async def score_histograms(self, scale: str, edges: Sequence[datetime]) -> list[dict[int, int]]:
+        """For each period [edges[i], edges[i + 1]), how many ratings of each score were given
+        on `scale` (one histogram fewer than there are edges; edges in ascending order)."""
+
+    async def score_span(
+        self, scale: str, since: datetime | None = None, until: datetime | None = None
+    ) -> tuple[datetime, datetime] | None:
+        """When the first and the last rating on `scale` in [since, until) were given."""
+
+    async def median_time_to_resolve(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> timedelta | None:
+        """The median time from opening to resolving, over the cases resolved in [since,
+        until) (a reopened case counts from when it was first opened); None: none resolved."""
+
 
 class RecordStore(Protocol):
     """Customer records: list and filter, one customer's whole view, export and erasure.
@@ -256,6 +274,42 @@ class RecordStore(Protocol):
         """The audit: (tombstone, erased by, when), oldest first."""
 
 
+class AdminStore(Protocol):
+    """The admin dashboard's accounts, their sessions, and failed sign-ins (for throttling).
+    Names are stored as given; callers normalise them."""
+
+    async def save_account(self, account: AdminAccount, *, replace: bool = False) -> bool:
+        """Store `account`; False (nothing written) when the name is taken and not `replace`.
+        Replacing an account ends its sessions."""
+
+    async def account(self, name: str) -> AdminAccount | None: ...
+
+    async def accounts(self) -> list[AdminAccount]:
+        """Every account, by name."""
+
+    async def remove_account(self, name: str) -> bool:
+        """Remove the account and end its sessions; False when there was none."""
+
+    async def open_session(self, session: AdminSession) -> None:
+        """Store a new session, forgetting every session expired by its `created_at`."""
+
+    async def session(self, session_id: str, now: datetime) -> AdminSession | None:
+        """The session, unless it is unknown or expired at `now`."""
+
+    async def close_session(self, session_id: str) -> None: ...
+
+    async def note_failure(self, subjects: Sequence[str], at: datetime, forget: datetime) -> None:
+        """A sign-in failed at `at` for each subject (an address, an account); failures before
+        `forget` are forgotten in the same transaction."""
+
+    async def failures(self, subjects: Sequence[str], since: datetime) -> dict[str, list[datetime]]:
+        """The failures of each subject at or after `since`, oldest first (subjects without
+        any are left out)."""
+
+    async def clear_failures(self, subject: str) -> None:
+        """Forget the subject's failures (a successful sign-in)."""
+
+
 class Storage(Protocol):
     """One database: a store per concern, opened by `bot.storage.open_storage`."""
 
@@ -285,6 +339,9 @@ class Storage(Protocol):
 
     @property
     def records(self) -> RecordStore: ...
+
+    @property
+    def admin(self) -> AdminStore: ...
 
     async def release_claims(self) -> int:
         """End every lease on outbox rows, jobs and queued updates; return how many.

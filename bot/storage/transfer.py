@@ -38,6 +38,9 @@ TABLES = (
     "badges",
     "template_versions",
     "meta",
+    "admin_accounts",
+    "admin_sessions",
+    "admin_login_failures",
 )
 """Every table that holds data (not `migrations`: each backend keeps its own history)."""
 

@@ -27,6 +27,9 @@ from bot.flows.model import (
 
 __all__ = [
     "ActivityCounts",
+    "AdminAccount",
+    "AdminRole",
+    "AdminSession",
     "CaseView",
     "Change",
     "CustomerFilter",
@@ -276,3 +279,34 @@ class CustomerRecord:
     conversation_id: str | None
     last_comment: str | None = None
     """What they wrote with their latest score."""
+
+
+AdminRole = Literal["viewer", "editor"]
+"""What a dashboard account may do: viewers read; editors also change message templates."""
+
+
+@dataclass(frozen=True)
+class AdminAccount:
+    """Someone who may sign in to the admin dashboard."""
+
+    name: str
+    password_hash: str
+    """`bot.handlers.admin.passwords` format: the algorithm and its parameters travel with it."""
+    role: AdminRole
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class AdminSession:
+    """A signed-in browser. Only a digest of its token is stored: reading the database does not
+    give anyone a live session."""
+
+    id: str
+    """The SHA-256 (hex) of the token in the browser's cookie."""
+    account: str
+    credential: str
+    """A fingerprint of the password hash it was opened with: a new password ends it."""
+    address: str
+    created_at: datetime
+    expires_at: datetime

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 import asyncpg
 
 from bot.errors import StorageError
+from bot.storage.postgres.admin import PostgresAdmin
 from bot.storage.postgres.cases import PostgresCases
 from bot.storage.postgres.database import DB_ERRORS, Connection, Database, describe
 from bot.storage.postgres.journey import PostgresJourney
@@ -57,6 +58,7 @@ class PostgresStorage:
         self.meta = PostgresMeta(db)
         self.reports = PostgresReports(db)
         self.records = PostgresRecords(db)
+        self.admin = PostgresAdmin(db)
 
     @classmethod
     async def open(

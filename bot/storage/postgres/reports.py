@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from bot.flows.model import Customer, CustomerKey
 from bot.storage.codec import CUSTOMER_LIST, customer_from_row, epoch, moment
@@ -127,3 +128,47 @@ class PostgresReports:
 
     async def count_customers(self) -> int:
         return int(await self._db.fetchval("SELECT count(*) FROM customers"))
+
+    async def score_histograms(self, scale: str, edges: Sequence[datetime]) -> list[dict[int, int]]:
+        lows = [epoch(low) for low in edges[:-1]]
+        highs = [epoch(high) for high in edges[1:]]
+        if not lows:
+            return []
+        rows = await self._db.fetch(
+            "SELECT b.i, s.score, count(*) FROM unnest($2::float8[], $3::float8[])"
+            " WITH ORDINALITY AS b(low, high, i) JOIN scores s"
+            " ON s.scale = $1 AND s.at >= b.low AND s.at < b.high GROUP BY b.i, s.score",
+            scale,
+            lows,
+            highs,
+        )
+        found: list[dict[int, int]] = [{} for _ in lows]
+        for index, score, count in rows:
+            found[int(index) - 1][int(score)] = int(count)
+        return found
+
+    async def score_span(
+        self, scale: str, since: datetime | None = None, until: datetime | None = None
+    ) -> tuple[datetime, datetime] | None:
+        row = await self._db.fetchrow(
+            "SELECT min(at), max(at) FROM scores WHERE scale = $1 AND at >= $2 AND at < $3",
+            scale,
+            *_span(since, until),
+        )
+        if row is None or row[0] is None:
+            return None
+        return moment(row[0]), moment(row[1])
+
+    async def median_time_to_resolve(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> timedelta | None:
+        # The middle one of an odd count, the mean of the middle two of an even one.
+        seconds = await self._db.fetchval(
+            "WITH d AS (SELECT resolved_at - opened_at AS took,"
+            " row_number() OVER (ORDER BY resolved_at - opened_at) AS n, count(*) OVER () AS c"
+            " FROM cases WHERE kind = 'case' AND status = 'resolved'"
+            " AND resolved_at >= $1 AND resolved_at < $2)"
+            " SELECT avg(took) FROM d WHERE n IN ((c + 1) / 2, (c + 2) / 2)",
+            *_span(since, until),
+        )
+        return None if seconds is None else timedelta(seconds=float(seconds))

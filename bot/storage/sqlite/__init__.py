@@ -16,6 +16,7 @@ from typing import Literal
 import aiosqlite
 
 from bot.errors import StorageError
+from bot.storage.sqlite.admin import SQLiteAdmin
 from bot.storage.sqlite.cases import SQLiteCases
 from bot.storage.sqlite.journey import SQLiteJourney
 from bot.storage.sqlite.migrations import migrate
@@ -58,6 +59,7 @@ class SQLiteStorage:
         self.meta = SQLiteMeta(writer, reader)
         self.reports = SQLiteReports(reader)
         self.records = SQLiteRecords(writer, reader)
+        self.admin = SQLiteAdmin(writer, reader)
         self._closed = False
 
     @classmethod

@@ -312,6 +312,40 @@ def inbox_records_privacy(db: sqlite3.Connection) -> None:
     )
 
 
+def admin_dashboard(db: sqlite3.Connection) -> None:
+    # Accounts of the admin dashboard, their sessions (by a digest of the cookie's token, never
+    # the token), and failed sign-ins by subject ("address:..." or "account:...") for throttling.
+    _run(
+        db,
+        """
+        CREATE TABLE admin_accounts (
+            name TEXT PRIMARY KEY,
+            password_hash TEXT NOT NULL,
+            role TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE admin_sessions (
+            id TEXT PRIMARY KEY,
+            account TEXT NOT NULL,
+            credential TEXT NOT NULL,
+            address TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL
+        );
+        CREATE INDEX admin_sessions_account ON admin_sessions(account);
+        CREATE INDEX admin_sessions_expiry ON admin_sessions(expires_at);
+        CREATE TABLE admin_login_failures (
+            id INTEGER PRIMARY KEY,
+            subject TEXT NOT NULL,
+            at REAL NOT NULL
+        );
+        CREATE INDEX admin_login_failures_subject ON admin_login_failures(subject, at);
+        CREATE INDEX admin_login_failures_at ON admin_login_failures(at)
+        """,
+    )
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "initial schema", initial_schema),
     (2, "durable inbox", durable_inbox),
@@ -321,6 +355,7 @@ MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (6, "template versions", template_versions),
     (7, "versions, leases and job subjects", leases_versions_subjects),
     (8, "conversations, customer records and erasure", inbox_records_privacy),
+    (9, "admin dashboard accounts and sessions", admin_dashboard),
 )
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from itertools import pairwise
 
 from bot.flows.model import Customer, CustomerKey
 from bot.storage.codec import CUSTOMER_LIST, customer_from_row, epoch, moment
@@ -124,3 +127,43 @@ class SQLiteReports:
 
     async def count_customers(self) -> int:
         return int(await self._reader.value("SELECT count(*) FROM customers"))
+
+    async def score_histograms(self, scale: str, edges: Sequence[datetime]) -> list[dict[int, int]]:
+        periods = [[epoch(low), epoch(high)] for low, high in pairwise(edges)]
+        if not periods:
+            return []
+        rows = await self._reader.rows(
+            "SELECT b.key, s.score, count(*) FROM json_each(?) b JOIN scores s"
+            " ON s.scale = ? AND s.at >= json_extract(b.value, '$[0]')"
+            " AND s.at < json_extract(b.value, '$[1]') GROUP BY b.key, s.score",
+            (json.dumps(periods), scale),
+        )
+        found: list[dict[int, int]] = [{} for _ in periods]
+        for index, score, count in rows:
+            found[int(index)][int(score)] = int(count)
+        return found
+
+    async def score_span(
+        self, scale: str, since: datetime | None = None, until: datetime | None = None
+    ) -> tuple[datetime, datetime] | None:
+        row = await self._reader.one(
+            "SELECT min(at), max(at) FROM scores WHERE scale = ? AND at >= ? AND at < ?",
+            (scale, *_span(since, until)),
+        )
+        if row is None or row[0] is None:
+            return None
+        return moment(row[0]), moment(row[1])
+
+    async def median_time_to_resolve(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> timedelta | None:
+        # The middle one of an odd count, the mean of the middle two of an even one.
+        seconds = await self._reader.value(
+            "WITH d AS (SELECT resolved_at - opened_at AS took,"
+            " row_number() OVER (ORDER BY resolved_at - opened_at) AS n, count(*) OVER () AS c"
+            " FROM cases WHERE kind = 'case' AND status = 'resolved'"
+            " AND resolved_at >= ? AND resolved_at < ?)"
+            " SELECT avg(took) FROM d WHERE n IN ((c + 1) / 2, (c + 2) / 2)",
+            _span(since, until),
+        )
+        return None if seconds is None else timedelta(seconds=float(seconds))
