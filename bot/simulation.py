@@ -279,4 +279,6 @@ async def simulate(
             progress(index + 1, steps)
         await rt.settle()
         await check_jobs(rt.storage)
-        return await journey_report(rt.storage.reports)
+        return await journey_report(
+            rt.storage.reports, scale=settings.survey_scale, zone=settings.tz
+        )

@@ -17,7 +17,10 @@ __all__ = ["add_parsers"]
 
 def add_parsers(commands: Any) -> None:
     report = add_command(
-        commands, "report", report_command, help="funnel, NPS, escalations, referrals, badges"
+        commands,
+        "report",
+        report_command,
+        help="funnel and conversion, NPS (also by week), escalations, referrals, badges",
     )
     nps = add_command(commands, "nps", nps_command, help="NPS (or CSAT, per SURVEY_SCALE)")
     for parser in (report, nps):
@@ -48,7 +51,9 @@ def report_command(settings: Settings, args: argparse.Namespace) -> int:
 async def _report(settings: Settings, since: datetime | None, until: datetime | None) -> int:
     storage = await open_existing(settings)
     try:
-        result = await journey_report(storage.reports, since, until)
+        result = await journey_report(
+            storage.reports, since, until, scale=settings.survey_scale, zone=settings.tz
+        )
     finally:
         await storage.close()
     print("\n".join(result.lines()))
