@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.cli.common import DONE, add_command, customer_key, open_existing
-from bot.cli.spreadsheet import COLUMNS, csv_text, record_row
 from bot.config import Settings
 from bot.durations import parse_duration
 from bot.errors import InvalidInput
 from bot.flows.policy import ScoreGroup, group_scores
 from bot.flows.stages import Stage
+from bot.spreadsheet import COLUMNS, csv_text, record_row
 from bot.storage.types import CustomerFilter, CustomerRecord
 from bot.terminal import inert
 
