@@ -29,6 +29,7 @@ from bot.durations import parse_duration
 from bot.errors import ConfigError, InvalidInput
 from bot.flows.hours import BusinessHours, parse_business_hours
 from bot.flows.policy import DEFAULT_RULES, DEFAULT_TRIGGERS, Rule
+from bot.passwords import parse_hash
 from bot.storage.url import DatabaseUrl, parse_database_url
 
 __all__ = ["Settings", "load_settings"]
@@ -350,6 +351,68 @@ class Settings(BaseSettings):
     def has_platform(self) -> bool:
         """True when a customer platform is configured; without one the console playground runs."""
         return self.telegram_bot_token is not None
+
+    # --- the admin dashboard (/admin on PORT) ------------------------------------------------
+    admin_password_hash: SecretStr | None = Field(
+        default=None,
+        validation_alias="ADMIN_PASSWORD_HASH",
+        description=(
+            "the password of the account `admin` (an editor), as `escalator admin hash` prints "
+            "it; the dashboard is on when this is set or accounts exist (`escalator admin add`)"
+        ),
+    )
+    admin_session_ttl: timedelta = Field(
+        default=timedelta(hours=12),
+        validation_alias="ADMIN_SESSION_TTL",
+        description="how long a sign-in lasts, e.g. 12h or 30m",
+    )
+    admin_login_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        validation_alias="ADMIN_LOGIN_ATTEMPTS",
+        description="failed sign-ins from one address, or for one account, before more wait",
+    )
+    admin_login_window: timedelta = Field(
+        default=timedelta(minutes=15),
+        validation_alias="ADMIN_LOGIN_WINDOW",
+        description="the period ADMIN_LOGIN_ATTEMPTS counts over, e.g. 15m",
+    )
+    admin_trust_proxy: bool = Field(
+        default=False,
+        validation_alias="ADMIN_TRUST_PROXY",
+        description=(
+            "behind a reverse proxy (Heroku's router, nginx): the client's address is the last "
+            "X-Forwarded-For entry; leave off when clients reach the bot directly"
+        ),
+    )
+
+    @field_validator("admin_password_hash", mode="before")
+    @classmethod
+    def _admin_hash(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return None  # `ADMIN_PASSWORD_HASH=` in a .env file: no such account
+            parse_hash(value)  # a ValueError says what is wrong, never the value
+            return value.strip()
+        return value
+
+    @field_validator("admin_session_ttl", "admin_login_window", mode="before")
+    @classmethod
+    def _admin_duration(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip() and value.strip()[-1].lower() in "wdhms":
+            try:
+                return parse_duration(value)
+            except InvalidInput as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("admin_session_ttl", "admin_login_window")
+    @classmethod
+    def _admin_positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration, e.g. 12h or 15m")
+        return value
 
 
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
