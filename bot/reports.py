@@ -27,6 +27,7 @@ __all__ = [
     "funnel_steps",
     "journey_report",
     "score_summary",
+    "shown_duration",
     "shown_score",
     "summarise",
     "week_edges",
@@ -261,7 +262,7 @@ class JourneyReport:
                 for week in self.weeks
             ]
         median = self.median_time_to_resolve
-        took = "" if median is None else f", median time to resolve {_took(median)}"
+        took = "" if median is None else f", median time to resolve {shown_duration(median)}"
         out += [
             f"escalations         {self.escalations_opened} opened, "
             f"{self.escalations_resolved} resolved{took}",
@@ -274,7 +275,7 @@ class JourneyReport:
         return out
 
 
-def _took(value: timedelta) -> str:
+def shown_duration(value: timedelta) -> str:
     """`3h 12m`: minutes are as fine as a median of hours needs."""
     if value >= timedelta(minutes=1):
         value = timedelta(minutes=round(value.total_seconds() / 60))
