@@ -13,7 +13,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bot.cli import customer, customers, db, purchase, reports, run, simulate, templates
+from bot.cli import (
+    admin,
+    customer,
+    customers,
+    db,
+    purchase,
+    reports,
+    run,
+    simulate,
+    templates,
+)
 from bot.cli.common import REFUSED, global_options, with_database
 from bot.config import load_settings
 from bot.errors import EscalatorError
@@ -22,7 +32,7 @@ from bot.terminal import inert_lines
 
 __all__ = ["build_parser", "main"]
 
-GROUPS = (run, customer, customers, purchase, simulate, reports, templates, db)
+GROUPS = (run, customer, customers, purchase, simulate, reports, templates, db, admin)
 """Each module adds its commands with `add_parsers(commands)`."""
 
 EXIT_CODES = """exit codes: 0 done, 1 refused (bad configuration or input, nothing found, problems
