@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 from telegram import Bot
@@ -28,6 +29,7 @@ from bot.api import staff_act, staff_message
 from bot.app import Runtime, open_runtime
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.dashboard import dashboard
 from bot.delivery.inbox import InboxConsumer
 from bot.delivery.outbox import Channel
 from bot.delivery.ratelimit import RateLimiter
@@ -119,6 +121,7 @@ async def run_service(
         bridge = TelegramBridge(application, rt.engine.handle, rt.renderer, limiter)
         inbox = InboxConsumer(rt.storage.inbox, bridge.process_raw, rt.clock)
         desk = None if slack is None else _slack_bridge(settings, slack, rt)
+        admin = await dashboard(settings, rt)  # the pages under /admin, or None when off
         loops = [
             asyncio.create_task(rt.outbox.run(stop), name="outbox"),
             asyncio.create_task(rt.scheduler.run(stop, settings.scheduler_interval), name="jobs"),
@@ -132,15 +135,18 @@ async def run_service(
         try:
             slack_http = desk.app if desk is not None and settings.slack_app_token is None else None
             if settings.telegram_mode == "webhook":
-                server = await _start_webhook(settings, application.bot, rt, inbox, slack_http)
+                server = await _start_webhook(
+                    settings, application.bot, rt, inbox, slack_http, admin
+                )
             else:
-                if slack_http is not None:
+                if slack_http is not None or admin is not None:
                     server = WebServer(
                         build_web_app(
                             telegram_path=None,
                             telegram_secret=None,
                             accept_update=None,
                             slack_app=slack_http,
+                            admin=admin,
                         ),
                         settings.host,
                         settings.port,
@@ -250,7 +256,12 @@ def _slack_bridge(settings: Settings, client: AsyncWebClient, rt: Runtime) -> Sl
 
 
 async def _start_webhook(
-    settings: Settings, bot: Bot, rt: Runtime, inbox: InboxConsumer, slack_app: AsyncApp | None
+    settings: Settings,
+    bot: Bot,
+    rt: Runtime,
+    inbox: InboxConsumer,
+    slack_app: AsyncApp | None,
+    admin: web.Application | None,
 ) -> WebServer:
     assert settings.telegram_webhook_secret is not None and settings.telegram_webhook_url
     secret = settings.telegram_webhook_secret.get_secret_value()
@@ -264,6 +275,7 @@ async def _start_webhook(
         telegram_secret=secret,
         accept_update=accept,
         slack_app=slack_app,
+        admin=admin,
     )
     server = WebServer(app, settings.host, settings.port)
     await server.start()

@@ -1,4 +1,5 @@
-"""The web server (aiohttp): the Telegram webhook, Slack's `/slack/events` and `/healthz`.
+"""The web server (aiohttp): the Telegram webhook, Slack's `/slack/events`, `/healthz`, and the
+admin dashboard under `/admin` (`bot.handlers.admin`).
 
 The webhook answers at once: it checks the secret token in constant time (403 when it is wrong
 or missing, and nothing is processed), rejects a body that is not a JSON update, or an update of
@@ -17,6 +18,8 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from telegram import Update
+
+from bot.handlers.admin import PREFIX as ADMIN_PREFIX
 
 __all__ = ["SECRET_HEADER", "WebServer", "build_web_app"]
 
@@ -43,6 +46,7 @@ def build_web_app(
     telegram_secret: str | None,
     accept_update: Callable[[int, str], Awaitable[None]] | None,
     slack_app: AsyncApp | None = None,
+    admin: web.Application | None = None,
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
 
@@ -89,6 +93,8 @@ def build_web_app(
         app.router.add_post("/slack/events", slack_events)
     if telegram_path is not None and accept_update is not None:
         app.router.add_post(telegram_path, telegram_webhook)
+    if admin is not None:
+        app.add_subapp(ADMIN_PREFIX, admin)
     return app
 
 
