@@ -693,6 +693,82 @@ async def test_report_figures(store: Storage) -> None:
     assert await store.reports.count_customers() == 3
 
 
+async def test_scores_per_period_and_their_span(store: Storage) -> None:
+    day = timedelta(days=1)
+    ann = await create(store, "ann")
+    ratings = [(0, "nps", 10), (0, "nps", 3), (1, "nps", 9), (3, "nps", 7), (3, "csat", 5)]
+    version = 1
+    for days, scale, score in ratings:
+        await store.journey.commit(
+            change(ann, version, at=START + days * day, records=(ScoreRow(scale, score),))
+        )
+        version += 1
+    edges = [START, START + day, START + 2 * day, START + 4 * day]
+    assert await store.reports.score_histograms("nps", edges) == [{10: 1, 3: 1}, {9: 1}, {7: 1}]
+    assert await store.reports.score_histograms("csat", edges) == [{}, {}, {5: 1}]
+    # a period ends before its upper edge; nothing but the edges given is counted
+    assert await store.reports.score_histograms("nps", [START + day, START + 3 * day]) == [{9: 1}]
+    assert await store.reports.score_histograms("nps", [START]) == []
+    assert await store.reports.score_span("nps") == (START, START + 3 * day)
+    assert await store.reports.score_span("nps", START + day / 2, START + 3 * day) == (
+        START + day,
+        START + day,
+    )
+    assert await store.reports.score_span("nps", START + 5 * day) is None
+    assert await store.reports.score_span("ces") is None
+
+
+async def test_the_median_time_to_resolve_counts_resolved_cases_of_the_period(
+    store: Storage,
+) -> None:
+    hour = timedelta(hours=1)
+    assert await store.reports.median_time_to_resolve() is None
+    took = {"ann": 1, "bob": 2, "cat": 4, "dan": 10}
+    for name, hours in took.items():
+        customer = await create(store, name)
+        case = f"test:{name}#1"
+        await store.journey.commit(
+            change(customer, 1, at=START, records=(CaseOpened(case, "nps score 3", None),))
+        )
+        if name != "dan":  # dan's case is still open at first
+            await store.journey.commit(
+                change(
+                    customer,
+                    2,
+                    at=START + hours * hour,
+                    records=(CaseChanged(case, "resolved", "sam"),),
+                )
+            )
+    # one of three: the middle one; an open case and a conversation do not count
+    eve = await create(store, "eve")
+    await store.journey.commit(
+        change(
+            eve, 1, at=START, records=(CaseOpened("test:eve#c1", "hello", None, "conversation"),)
+        )
+    )
+    await store.journey.commit(
+        change(
+            eve, 2, at=START + 30 * hour, records=(CaseChanged("test:eve#c1", "resolved", "sam"),)
+        )
+    )
+    assert await store.reports.median_time_to_resolve() == 2 * hour
+    dan = await store.journey.customer(key("dan"))
+    assert dan is not None
+    await store.journey.commit(
+        change(
+            dan, 2, at=START + 10 * hour, records=(CaseChanged("test:dan#1", "resolved", "sam"),)
+        )
+    )
+    # of four: the mean of the middle two
+    assert await store.reports.median_time_to_resolve() == 3 * hour
+    # by when they were resolved: only cat's (4h) and dan's (10h) after 3h
+    assert await store.reports.median_time_to_resolve(START + 3 * hour) == 7 * hour
+    assert (
+        await store.reports.median_time_to_resolve(None, START + 90 * timedelta(minutes=1)) == hour
+    )
+    assert await store.reports.median_time_to_resolve(START + 11 * hour) is None
+
+
 async def test_find_customers_by_name_or_id_treats_wildcards_literally(store: Storage) -> None:
     await create(store, "ann")
     await create(store, "anna")
