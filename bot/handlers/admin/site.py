@@ -168,7 +168,7 @@ class Site:
                 response.headers["Retry-After"] = str(int(result.throttled.total_seconds()) + 1)
                 return response
             return self._login(request, 401, "Wrong name or password.", target, name)
-        response = web.HTTPSeeOther(_next(target))
+        response = _see_other(_next(target))
         self.cookie(response, request, result.token)
         response.del_cookie(LOGIN_COOKIE, path=f"{PREFIX}/login")
         return response
@@ -177,7 +177,7 @@ class Site:
         admin = request.get(ADMIN_KEY)
         if admin is not None:
             await self.gate.sign_out(admin)
-        response = web.HTTPSeeOther(f"{PREFIX}/login")
+        response = _see_other(f"{PREFIX}/login")
         response.del_cookie(COOKIE, path=PREFIX)
         return response
 
@@ -203,6 +203,11 @@ class Site:
             samesite="Strict",
         )
         return response
+
+
+def _see_other(location: str) -> web.Response:
+    """A redirect that carries cookies (returning `HTTPSeeOther` is deprecated)."""
+    return web.Response(status=303, headers={"Location": location})
 
 
 def _next(target: str | None) -> str:
