@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from bot.flows.common import new_customer
 from bot.flows.model import CustomerKey, LogEntry, Profile
 from bot.storage import open_storage
 from bot.storage.transfer import TABLES
-from bot.storage.types import Change, InboxItem, OutboxItem
+from bot.storage.types import AdminAccount, AdminSession, Change, InboxItem, OutboxItem
 from tests.cli.test_cli import escalator
 from tests.pg import query
 
@@ -126,7 +126,8 @@ def test_db_copy_moves_every_row_and_back(tmp_path: Path, pg_url: str) -> None:
 
 async def add_the_rest(url: str) -> None:
     """What a simulation leaves empty: a queued update, a card's thread, an edited template,
-    a post on the staff desk, an erasure."""
+    a post on the staff desk, an erasure, a dashboard account with a session and a failed
+    sign-in."""
     store = await open_storage(url)
     try:
         case_id = await store.cases.latest()
@@ -139,6 +140,10 @@ async def add_the_rest(url: str) -> None:
         assert await store.records.erase(customer, "ann", AT) is not None
         await store.inbox.add([InboxItem("tg:77", "telegram:7", 77, '{"update_id": 77}')], AT)
         await store.templates.add_version("welcome", "en", "Hi {{ name }}!", "ann", "", AT)
+        await store.admin.save_account(AdminAccount("ann", "scrypt$x", "editor", AT, AT))
+        later = AT + timedelta(hours=1)
+        await store.admin.open_session(AdminSession("s1", "ann", "fp", "10.0.0.1", AT, later))
+        await store.admin.note_failure(["address:10.0.0.2", "account:ann"], AT, AT)
     finally:
         await store.close()
 
