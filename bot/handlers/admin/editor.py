@@ -11,6 +11,7 @@ would show it. Viewers see all of it but cannot save, roll back or reset.
 from __future__ import annotations
 
 import difflib
+import logging
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -24,6 +25,8 @@ from bot.messages.catalog import MessageSpec
 from bot.messages.validation import MAX_SOURCE, Problem, ValidationFailed
 
 __all__ = ["DiffLine", "diff_lines", "routes"]
+
+log = logging.getLogger(__name__)
 
 COMMENT_LIMIT = 500
 
@@ -177,6 +180,13 @@ def routes(site: Site) -> list[web.RouteDef]:
                 problems=exc.problems,
                 status=422,
             )
+        log.info(
+            "template %s [%s] v%s saved from the dashboard by %s",
+            spec.name,
+            locale,
+            number,
+            request[ADMIN_KEY].name,
+        )
         raise web.HTTPSeeOther(f"{PREFIX}/templates/{locale}/{spec.name}?saved={number}")
 
     async def rollback(request: web.Request) -> web.StreamResponse:
@@ -195,6 +205,14 @@ def routes(site: Site) -> list[web.RouteDef]:
             return await editor_page(request, spec, locale, problems=exc.problems, status=422)
         except InvalidInput as exc:
             return site.views.refusal(request, 400, "Cannot roll back", str(exc))
+        log.info(
+            "template %s [%s] rolled back to v%s (as v%s) from the dashboard by %s",
+            spec.name,
+            locale,
+            text,
+            number,
+            request[ADMIN_KEY].name,
+        )
         raise web.HTTPSeeOther(f"{PREFIX}/templates/{locale}/{spec.name}?saved={number}")
 
     async def reset(request: web.Request) -> web.StreamResponse:

@@ -109,10 +109,6 @@ class Gate:
         # An unknown name is checked against this, so it takes as long as a known one.
         self._decoy: str | None = None
 
-    async def enabled(self) -> bool:
-        """The dashboard is on when ADMIN_PASSWORD_HASH is set or an account exists."""
-        return self._options.env_hash is not None or bool(await self._store.accounts())
-
     async def account(self, name: str) -> AdminAccount | None:
         if name == ENV_ACCOUNT and self._options.env_hash is not None:
             stamp = self._clock.now()

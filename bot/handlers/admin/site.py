@@ -9,6 +9,7 @@ and the static files are served without a session.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ from bot.messages.versions import TemplateVersions
 from bot.storage.protocols import Storage
 
 __all__ = ["COOKIE", "PREFIX", "AdminOptions", "AdminParts", "Site", "admin_app"]
+
+log = logging.getLogger(__name__)
 
 COOKIE = "escalator_admin"
 LOGIN_COOKIE = "escalator_admin_login"
@@ -96,11 +99,13 @@ class Site:
 
     @web.middleware
     async def session(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith(f"{PREFIX}/static/"):
+            return await handler(request)  # the package's own files: no session needed
         admin = await self.gate.admin(request.cookies.get(COOKIE, ""))
         if admin is not None:
             request[ADMIN_KEY] = admin
             return await handler(request)
-        if request.path.startswith(f"{PREFIX}/static/") or request.path == f"{PREFIX}/login":
+        if request.path == f"{PREFIX}/login":
             return await handler(request)
         if request.method in UNSAFE_METHODS:
             return self.views.refusal(
@@ -155,6 +160,12 @@ class Site:
         address = client_address(request, self.options.trust_proxy)
         result = await self.gate.sign_in(name, password, address)
         if isinstance(result, Refused):
+            log.warning(
+                "dashboard sign-in as %r from %s refused%s",
+                name[:64],
+                address,
+                " (too many failures)" if result.throttled else "",
+            )
             if result.throttled is not None:
                 minutes = max(1, round(result.throttled.total_seconds() / 60))
                 response = self._login(
@@ -168,6 +179,7 @@ class Site:
                 response.headers["Retry-After"] = str(int(result.throttled.total_seconds()) + 1)
                 return response
             return self._login(request, 401, "Wrong name or password.", target, name)
+        log.info("%s signed in to the dashboard from %s", result.admin.name, address)
         response = _see_other(_next(target))
         self.cookie(response, request, result.token)
         response.del_cookie(LOGIN_COOKIE, path=f"{PREFIX}/login")
