@@ -14,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
 
 from bot.app import Runtime
-from bot.dashboard import admin_options
+from bot.dashboard import admin_options, dashboard
 from bot.flows.model import CustomerKey, Profile, Start, Text
 from bot.handlers.admin import (
     AdminParts,
@@ -374,3 +375,40 @@ async def test_the_overview_shows_the_report_of_a_period_and_refuses_nonsense(
     assert bad.status == 400 and "From must be before Until" in await bad.text()
     missing = await client.get("/admin/templates/xx/help")
     assert missing.status == 404
+
+
+async def test_the_dashboard_is_off_until_someone_can_sign_in(harness: Harness) -> None:
+    async with harness.open() as rt:
+        assert await dashboard(harness.settings, rt) is None
+        encoded = hash_password(PASSWORD, log2_n=12)
+        with_hash = harness.settings.model_copy(update={"admin_password_hash": SecretStr(encoded)})
+        assert await dashboard(with_hash, rt) is not None
+        await add_account(rt, "ann", "viewer")
+        assert await dashboard(harness.settings, rt) is not None
+
+
+async def test_the_environments_account_signs_in_and_a_new_password_ends_sessions(
+    harness: Harness,
+) -> None:
+    async with harness.open() as rt:
+        encoded = hash_password(PASSWORD, log2_n=12)
+        settings = harness.settings.model_copy(update={"admin_password_hash": SecretStr(encoded)})
+        await add_account(rt, "bob", "editor")
+        app = await dashboard(settings, rt)
+        assert app is not None
+        server = build_web_app(
+            telegram_path=None, telegram_secret=None, accept_update=None, admin=app
+        )
+        async with TestClient(TestServer(server), cookie_jar=aiohttp.CookieJar(unsafe=True)) as c:
+            assert (await sign_in(c, name=" Admin ")).status == 303  # names ignore case
+            assert "admin · editor" in await (await c.get("/admin/")).text()
+            await c.post("/admin/logout", data={"csrf": await csrf_of(c)})
+            assert (await sign_in(c, name="bob")).status == 303
+            assert (await c.get("/admin/", allow_redirects=False)).status == 200
+            # bob gets a new password: the session opened with the old one ends
+            stamp = datetime.now(UTC)
+            fresh = AdminAccount(
+                "bob", hash_password("a new long phrase", log2_n=12), "editor", stamp, stamp
+            )
+            await rt.storage.admin.save_account(fresh, replace=True)
+            assert (await c.get("/admin/", allow_redirects=False)).status == 303
