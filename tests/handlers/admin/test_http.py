@@ -304,6 +304,16 @@ async def test_an_editor_saves_a_valid_text_and_sees_why_an_invalid_one_is_not_s
     )
     assert rolled.status == 200 and "Saved as version 3" in await rolled.text()
     assert (await site.rt.templates.history("help", "en"))[-1].shipped
+    await client.post(
+        "/admin/templates/en/help", data={"csrf": token, "source": "Again, {{ first_name }}?"}
+    )
+    reset = await client.post("/admin/templates/en/help/reset", data={"csrf": token})
+    assert "Back to the shipped text." in await reset.text()
+    history = await site.rt.templates.history("help", "en")
+    assert [(v.number, v.shipped) for v in history[-2:]] == [(4, False), (5, True)]
+    again = await client.post("/admin/templates/en/help/reset", data={"csrf": token})
+    assert "Already at the shipped text: nothing changed." in await again.text()
+    assert len(await site.rt.templates.history("help", "en")) == 5
 
 
 async def test_a_viewer_sees_templates_but_cannot_change_them(site: Site) -> None:
