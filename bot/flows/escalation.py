@@ -48,9 +48,17 @@ def staff_message(template: str, case_id: str, **context: str | None) -> OutMess
 
 
 def open_case(
-    customer: Customer, reason: str, trigger: str | None, now: datetime, policy: FlowPolicy
+    customer: Customer,
+    reason: str,
+    trigger: str | None,
+    now: datetime,
+    policy: FlowPolicy,
+    *,
+    notice: OutMessage | None = None,
+    silent: bool = False,
 ) -> Decision:
-    """Hand the customer to a person: open a case, tell staff, tell the customer."""
+    """Hand the customer to a person: open a case, tell staff, tell the customer (`notice`, by
+    default that a person will answer; nothing when `silent`)."""
     if customer.case_id is not None:
         return relay(customer, trigger or reason, policy)
     number = customer.cases_opened + 1
@@ -72,7 +80,7 @@ def open_case(
         customer=customer,
         messages=(
             *((ClearButtons(customer.question_id),) if pending else ()),
-            reply(customer, "escalated"),
+            *(() if silent else (notice or reply(customer, "escalated"),)),
             staff_message("staff_case_opened", case_id, reason=reason),
         ),
         schedule=_sla(case_id, 1, now, policy),

@@ -10,9 +10,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.flows import checkin, escalation, onboarding, recognition, referral, satisfaction
+from bot.flows import (
+    checkin,
+    escalation,
+    linking,
+    onboarding,
+    purchase,
+    recognition,
+    referral,
+    satisfaction,
+    shop,
+)
 from bot.flows.common import (
-    advance_stage,
     engage,
     new_customer,
     parse_button_data,
@@ -23,8 +32,8 @@ from bot.flows.dialogue import DialogueState
 from bot.flows.model import (
     Blocked,
     ButtonPress,
-    CancelJobs,
     Command,
+    ContactShared,
     Context,
     Customer,
     Decision,
@@ -37,18 +46,18 @@ from bot.flows.model import (
     LogEntry,
     NonText,
     PurchaseRecorded,
-    PurchaseRow,
-    ScheduleJob,
+    PurchaseReversed,
+    RefundIssued,
+    ShopNeeds,
     StaffAction,
     Start,
     Text,
 )
 from bot.flows.policy import FlowPolicy
-from bot.flows.stages import StageTrigger
 
 __all__ = ["COMMANDS", "CUSTOMER_INITIATED", "Needs", "decide", "needs"]
 
-COMMANDS = ("start", "help", "stop", "status", "refer", "badges", "leaderboard")
+COMMANDS = ("start", "help", "stop", "status", "refer", "badges", "leaderboard", "link")
 """Commands a customer can send; `me` is an alias of `status`."""
 
 CUSTOMER_INITIATED = (Start, Text, ButtonPress, Command, NonText)
@@ -63,6 +72,7 @@ class Needs:
     history: bool = False
     leaderboard: bool = False
     referral_code: str | None = None
+    shop: ShopNeeds | None = None
 
 
 def needs(event: Event) -> Needs:
@@ -72,6 +82,18 @@ def needs(event: Event) -> Needs:
         return Needs(leaderboard=True)
     if isinstance(event, Start) and referral.is_referral_payload(event.payload):
         return Needs(referral_code=(event.payload or "").strip())
+    if isinstance(event, Start) and linking.is_link_payload(event.payload):
+        peeked = linking.peek(event.payload or "")
+        if peeked is not None:
+            token_id, kind, value = peeked
+            return Needs(
+                shop=ShopNeeds(token_id=token_id, customer_ref=value if kind == "c" else None)
+            )
+    if isinstance(event, Text) and shop.looks_like_order_number(event.text):
+        number = linking.order_number_key(event.text)
+        if number is not None:
+            # history: the customer's recent misses, which limit how many numbers they may try
+            return Needs(history=True, shop=ShopNeeds(order_number=number))
     return Needs()
 
 
@@ -88,14 +110,16 @@ def decide(
         if not isinstance(event, CUSTOMER_INITIATED):
             return None
         fresh = new_customer(event.key, event.profile, now)
+        payload = event.payload if isinstance(event, Start) else None
+        link = linking.is_link_payload(payload)
         captured = onboarding.capture(
-            fresh,
-            event.payload if isinstance(event, Start) else None,
-            now,
-            policy,
-            context.referrer,
+            fresh, None if link else payload, now, policy, context.referrer
         )
         if isinstance(event, Start):
+            if link and payload is not None:
+                return captured.then(
+                    shop.start_with_token(captured.customer, payload, context.shop, now, policy)
+                )
             return captured
         # Someone wrote before /start (e.g. after clearing the chat): capture, then answer.
         return captured.then(_route(captured.customer, event, now, policy, context))
@@ -115,14 +139,23 @@ def _route(
     customer: Customer, event: Event, now: datetime, policy: FlowPolicy, context: Context
 ) -> Decision:
     match event:
+        case Start(payload=payload) if linking.is_link_payload(payload) and payload is not None:
+            back = Decision(customer=customer)
+            if customer.opted_out:  # starting the bot from the shop's link is opting back in
+                back = onboarding.restart(customer, None, now, policy)
+            return back.then(
+                shop.start_with_token(back.customer, payload, context.shop, now, policy)
+            )
         case Start(payload=payload):
             return onboarding.restart(customer, payload, now, policy)
         case Command(name=name, args=args):
-            return _command(customer, name, args, context)
+            return _command(customer, name, args, context, policy)
         case ButtonPress(data=data):
             return _button(customer, data, now, policy)
         case Text(text=text):
-            return _text(customer, text, now, policy)
+            return _text(customer, text, now, policy, context)
+        case ContactShared():
+            return shop.contact(customer, event, policy)
         case NonText(kind=kind):
             return _non_text(customer, kind, policy)
         case JobDue(kind=JobKind.CHECKIN, payload=payload):
@@ -148,8 +181,14 @@ def _route(
             return _monthly_award(customer, payload, policy)
         case DeliveryFailed(reason=reason, unreachable=unreachable):
             return escalation.delivery_failed(customer, reason, unreachable)
-        case PurchaseRecorded(order_id=order_id, amount=amount):
-            return _purchase(customer, order_id, amount, now, policy)
+        case PurchaseRecorded(order_id=order_id, amount=amount, order=order, refunds=refunds):
+            return purchase.purchase(
+                customer, order_id, amount, now, policy, order=order, refunds=refunds
+            )
+        case PurchaseReversed():
+            return purchase.reverse(customer, event, now, policy)
+        case RefundIssued():
+            return purchase.refund(customer, event, now, policy)
         case Blocked():
             return escalation.delivery_failed(customer, "the customer blocked the bot", True)
         case StaffAction():
@@ -157,10 +196,12 @@ def _route(
     raise AssertionError(f"unrouted event {event!r}")  # pragma: no cover - exhaustive match
 
 
-def _command(customer: Customer, name: str, args: tuple[str, ...], context: Context) -> Decision:
+def _command(
+    customer: Customer, name: str, args: tuple[str, ...], context: Context, policy: FlowPolicy
+) -> Decision:
     match name:
         case "help":
-            return onboarding.help_(customer)
+            return onboarding.help_(customer, shop=policy.shop_linking)
         case "stop":
             return onboarding.opt_out(customer)
         case "status" | "me":
@@ -174,6 +215,8 @@ def _command(customer: Customer, name: str, args: tuple[str, ...], context: Cont
             )
         case "leaderboard":
             return _leaderboard(customer, args, context)
+        case "link" if policy.shop_linking:
+            return shop.prompt(customer)
     return Decision(
         customer=customer, messages=(reply(customer, "unknown_command", command=name[:64]),)
     )
@@ -197,7 +240,9 @@ def _button(customer: Customer, data: str, now: datetime, policy: FlowPolicy) ->
     return Decision(customer=customer, messages=(reply(customer, "stale_button"),))
 
 
-def _text(customer: Customer, text: str, now: datetime, policy: FlowPolicy) -> Decision:
+def _text(
+    customer: Customer, text: str, now: datetime, policy: FlowPolicy, context: Context
+) -> Decision:
     cleaned = text.strip()
     if not cleaned:
         return Decision(customer=customer, messages=(reply(customer, "empty_text"),))
@@ -221,6 +266,11 @@ def _text(customer: Customer, text: str, now: datetime, policy: FlowPolicy) -> D
             sorted_out = cleaned.lower().strip("!. ") in _YES
             return kept.then(escalation.recovery_answer(customer, sorted_out, now, policy, cleaned))
     engaged = engage(customer)
+    if policy.shop_linking and shop.looks_like_order_number(cleaned):
+        linked = shop.typed_order(engaged.customer, cleaned, context.shop, now, policy)
+        return kept.then(engaged).then(linked)
+    if policy.shop_linking and shop.looks_like_email(cleaned):
+        return kept.then(engaged).then(shop.typed_email(engaged.customer))
     trigger = policy.trigger_in(cleaned)
     if trigger is not None:
         reason = f"trigger word “{trigger}”"
@@ -287,28 +337,3 @@ def _monthly_award(customer: Customer, payload: Mapping[str, Json], policy: Flow
         if rule.metric is None and badge:
             return recognition.award(customer, badge, rule)
     return Decision(customer=customer)
-
-
-def _purchase(
-    customer: Customer, order_id: str, amount: float | None, now: datetime, policy: FlowPolicy
-) -> Decision:
-    """A transaction: the customer climbs to `customer`; a check-in follows in a few days."""
-    customer = customer.evolve(purchases=customer.purchases + 1)
-    moved = advance_stage(customer, StageTrigger.PURCHASE, order_id)
-    if not moved.log:
-        moved = Decision(
-            customer=customer,
-            log=(LogEntry("purchase", customer.stage, customer.stage, order_id),),
-        )
-    return moved.then(referral.converted(moved.customer, now)).then(
-        Decision(
-            customer=moved.customer,
-            records=(PurchaseRow(order_id, amount),),
-            cancel=(CancelJobs(frozenset({JobKind.CHECKIN})),),
-            schedule=(
-                ScheduleJob(
-                    JobKind.CHECKIN, now + policy.post_purchase_checkin, {"reason": "post_purchase"}
-                ),
-            ),
-        )
-    )

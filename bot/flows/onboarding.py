@@ -106,8 +106,9 @@ def opt_out(customer: Customer) -> Decision:
     )
 
 
-def help_(customer: Customer) -> Decision:
-    return Decision(customer=customer, messages=(reply(customer, "help"),))
+def help_(customer: Customer, shop: bool = False) -> Decision:
+    """`/help`; `shop`: the shop sends its orders, so `/link` is worth mentioning."""
+    return Decision(customer=customer, messages=(reply(customer, "help", shop=shop),))
 
 
 def status(customer: Customer) -> Decision:

@@ -36,6 +36,12 @@ TABLES = (
     "badges",
     "template_versions",
     "meta",
+    "shop_orders",
+    "shop_refunds",
+    "shop_events",
+    "shop_links",
+    "shop_tokens",
+    "shop_customers",
 )
 """Every table that holds data (not `migrations`: each backend keeps its own history)."""
 

@@ -28,6 +28,7 @@ from bot.flows.model import (
 __all__ = [
     "ActivityCounts",
     "CaseView",
+    "ChainRevenue",
     "Change",
     "DeliveryResult",
     "DueJob",
@@ -39,6 +40,7 @@ __all__ = [
     "OutboxRow",
     "QueuedUpdate",
     "RecentBadge",
+    "RevenueRow",
     "StoredVersion",
     "SystemJob",
 ]
@@ -205,3 +207,27 @@ class ActivityCounts:
     referrals_joined: int
     referrals_converted: int
     organic_customers: int
+
+
+@dataclass(frozen=True)
+class RevenueRow:
+    """Shop revenue (paid orders, net of partial refunds) of customers at one stage."""
+
+    stage: str | None
+    """None: orders not linked to any chat yet."""
+    currency: str | None
+    orders: int
+    amount_micros: int
+
+
+@dataclass(frozen=True)
+class ChainRevenue:
+    """What the people a customer's referral chain brought spent at the shop (seed 004's
+    "Jack": every generation of introductions, counted in money)."""
+
+    referrer_id: str
+    first_name: str
+    currency: str | None
+    buyers: int
+    generations: int
+    amount_micros: int

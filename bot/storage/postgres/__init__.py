@@ -21,6 +21,7 @@ from bot.storage.postgres.database import DB_ERRORS, Connection, Database, descr
 from bot.storage.postgres.journey import PostgresJourney
 from bot.storage.postgres.migrations import migrate
 from bot.storage.postgres.reports import PostgresReports
+from bot.storage.postgres.shop import PostgresShop
 from bot.storage.postgres.templates import PostgresMeta, PostgresTemplates
 from bot.storage.postgres.work import PostgresInbox, PostgresJobs, PostgresOutbox
 from bot.storage.url import DatabaseUrl
@@ -55,6 +56,7 @@ class PostgresStorage:
         self.templates = PostgresTemplates(db)
         self.meta = PostgresMeta(db)
         self.reports = PostgresReports(db)
+        self.shop = PostgresShop(db)
 
     @classmethod
     async def open(

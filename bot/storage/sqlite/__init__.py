@@ -21,6 +21,7 @@ from bot.storage.sqlite.journey import SQLiteJourney
 from bot.storage.sqlite.migrations import migrate
 from bot.storage.sqlite.reader import Reader
 from bot.storage.sqlite.reports import SQLiteReports
+from bot.storage.sqlite.shop import SQLiteShop
 from bot.storage.sqlite.statements import WRITES
 from bot.storage.sqlite.templates import SQLiteMeta, SQLiteTemplates
 from bot.storage.sqlite.work import SQLiteInbox, SQLiteJobs, SQLiteOutbox
@@ -56,6 +57,7 @@ class SQLiteStorage:
         self.templates = SQLiteTemplates(writer, reader)
         self.meta = SQLiteMeta(writer, reader)
         self.reports = SQLiteReports(reader)
+        self.shop = SQLiteShop(writer, reader)
         self._closed = False
 
     @classmethod
