@@ -146,6 +146,32 @@ class Settings(BaseSettings):
     escalation_sla: timedelta = Field(
         default=timedelta(minutes=30), validation_alias="ESCALATION_SLA"
     )
+    # --- the shop: order webhooks, linking a chat to the shop's customer -----------------------
+    shopify_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias="SHOPIFY_WEBHOOK_SECRET"
+    )
+    woocommerce_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias="WOOCOMMERCE_WEBHOOK_SECRET"
+    )
+    purchases_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias="PURCHASES_WEBHOOK_SECRET"
+    )
+    shop_link_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias="SHOP_LINK_SECRET",
+        description="signs link tokens; generated per database when unset",
+    )
+    shop_phone_country: str | None = Field(
+        default=None,
+        validation_alias="SHOP_PHONE_COUNTRY",
+        description="calling code for phone numbers written without one, e.g. 49",
+    )
+    referral_reward_delay: timedelta = Field(
+        default=timedelta(0), validation_alias="REFERRAL_REWARD_DELAY"
+    )
+    order_reversal_follow_up: Literal["both", "customer", "staff", "none"] = Field(
+        default="both", validation_alias="ORDER_REVERSAL_FOLLOW_UP"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -171,6 +197,7 @@ class Settings(BaseSettings):
         "survey_throttle",
         "recovery_delay",
         "escalation_sla",
+        "referral_reward_delay",
         mode="before",
     )
     @classmethod
@@ -188,6 +215,23 @@ class Settings(BaseSettings):
         if value <= timedelta(0):
             raise ValueError("must be a positive duration, e.g. 2d, 36h or P2D")
         return value
+
+    @field_validator("referral_reward_delay")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("must not be negative (0 rewards at once; e.g. 14d)")
+        return value
+
+    @field_validator("shop_phone_country")
+    @classmethod
+    def _calling_code(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        code = value.strip().removeprefix("+")
+        if not (code.isdigit() and 1 <= len(code) <= 3 and not code.startswith("0")):
+            raise ValueError("must be a country calling code: 1 to 3 digits, e.g. 49 or 1")
+        return code
 
     @field_validator("telegram_webhook_secret")
     @classmethod
@@ -282,6 +326,18 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def shop_webhooks(self) -> bool:
+        """A shop sends its orders: the web server runs for its webhooks, in polling mode too."""
+        return any(
+            secret is not None
+            for secret in (
+                self.shopify_webhook_secret,
+                self.woocommerce_webhook_secret,
+                self.purchases_webhook_secret,
+            )
+        )
 
     @property
     def has_platform(self) -> bool:

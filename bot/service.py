@@ -17,6 +17,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 from telegram import Bot
@@ -30,6 +31,7 @@ from bot.config import Settings
 from bot.delivery.inbox import InboxConsumer
 from bot.delivery.outbox import Channel
 from bot.delivery.ratelimit import RateLimiter
+from bot.delivery.routing import InboxRouter
 from bot.errors import ConfigError, InvalidInput
 from bot.flows.model import Json, StaffVerb
 from bot.handlers.slack import SlackBridge, SlackDesk, make_client, run_socket_mode
@@ -44,6 +46,7 @@ from bot.handlers.telegram import (
 from bot.handlers.web import WebServer, build_web_app
 from bot.messages.templates import Renderer
 from bot.reports import desk_summary
+from bot.shop_service import shop_service
 from bot.storage import Storage
 
 __all__ = ["build_application", "run_service"]
@@ -102,7 +105,9 @@ async def run_service(
         if released:
             log.info("took over %d messages, jobs and updates left by the previous run", released)
         bridge = TelegramBridge(application, rt.engine.handle, rt.renderer, limiter)
-        inbox = InboxConsumer(rt.storage.inbox, bridge.process_raw, rt.clock)
+        shop = await shop_service(settings, rt, lambda: inbox.wake(), application.bot.username)
+        router = InboxRouter({"tg": lambda item: bridge.process_raw(item.body), **shop.consumers})
+        inbox = InboxConsumer(rt.storage.inbox, router.handle, rt.clock)
         desk = None if slack is None else _slack_bridge(settings, slack, rt)
         loops = [
             asyncio.create_task(rt.outbox.run(stop), name="outbox"),
@@ -117,15 +122,18 @@ async def run_service(
         try:
             slack_http = desk.app if desk is not None and settings.slack_app_token is None else None
             if settings.telegram_mode == "webhook":
-                server = await _start_webhook(settings, application.bot, rt, inbox, slack_http)
+                server = await _start_webhook(
+                    settings, application.bot, rt, inbox, slack_http, shop.routes
+                )
             else:
-                if slack_http is not None:
+                if slack_http is not None or shop.routes:  # the shop's webhooks need it too
                     server = WebServer(
                         build_web_app(
                             telegram_path=None,
                             telegram_secret=None,
                             accept_update=None,
                             slack_app=slack_http,
+                            routes=shop.routes,
                         ),
                         settings.host,
                         settings.port,
@@ -205,7 +213,12 @@ def _slack_bridge(settings: Settings, client: AsyncWebClient, rt: Runtime) -> Sl
 
 
 async def _start_webhook(
-    settings: Settings, bot: Bot, rt: Runtime, inbox: InboxConsumer, slack_app: AsyncApp | None
+    settings: Settings,
+    bot: Bot,
+    rt: Runtime,
+    inbox: InboxConsumer,
+    slack_app: AsyncApp | None,
+    routes: list[web.RouteDef],
 ) -> WebServer:
     assert settings.telegram_webhook_secret is not None and settings.telegram_webhook_url
     secret = settings.telegram_webhook_secret.get_secret_value()
@@ -219,6 +232,7 @@ async def _start_webhook(
         telegram_secret=secret,
         accept_update=accept,
         slack_app=slack_app,
+        routes=routes,
     )
     server = WebServer(app, settings.host, settings.port)
     await server.start()

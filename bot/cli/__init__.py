@@ -22,6 +22,7 @@ from typing import TextIO
 from bot.api import record_purchase, staff_act
 from bot.app import open_runtime
 from bot.cli import db as db_cli
+from bot.cli import shop as shop_cli
 from bot.cli import templates as template_cli
 from bot.clock import ManualClock, SystemClock
 from bot.config import Settings, load_settings
@@ -38,6 +39,7 @@ from bot.handlers.console import (
 )
 from bot.messages.templates import Format
 from bot.reports import journey_report, score_summary
+from bot.revenue import revenue_report
 from bot.simulation import simulate
 from bot.storage import Storage, open_storage
 from bot.storage.types import OutboxRow
@@ -79,12 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--days", type=int, default=120, help="simulated days")
     simulate.add_argument("--seed", type=int, default=1, help="same seed, same figures")
     simulate.add_argument("--db", type=Path, help="keep the simulated database here")
-    report = commands.add_parser("report", help="funnel, NPS, escalations, referrals, badges")
+    report = commands.add_parser(
+        "report", help="funnel, NPS, escalations, referrals, badges, shop revenue"
+    )
     report.add_argument("--since", type=_date, help="YYYY-MM-DD (inclusive)")
     report.add_argument("--until", type=_date, help="YYYY-MM-DD (exclusive)")
     report.add_argument("--db", type=Path, help="SQLite file (default: DATABASE_URL)")
     template_cli.add_parser(commands)
     db_cli.add_parser(commands)
+    shop_cli.add_parsers(commands)
     nps = commands.add_parser("nps", help="NPS (or CSAT, per SURVEY_SCALE) over a period")
     nps.add_argument("--since", type=_date, help="YYYY-MM-DD (inclusive)")
     nps.add_argument("--until", type=_date, help="YYYY-MM-DD (exclusive)")
@@ -128,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(report(settings, args))
         if command == "db":
             return db_cli.run(args)
+        if command in shop_cli.COMMANDS:
+            return shop_cli.run(settings, args)
         if command == "templates":
             return template_cli.run(
                 args,
@@ -251,9 +258,10 @@ async def report(settings: Settings, args: argparse.Namespace) -> int:
     storage = await _open(settings, args.db)
     try:
         result = await journey_report(storage.reports, args.since, args.until)
+        revenue = await revenue_report(storage.shop, args.since, args.until)
     finally:
         await storage.close()
-    print("\n".join(result.lines()))
+    print("\n".join(result.lines() + revenue.lines()))
     return 0
 
 
