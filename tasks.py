@@ -38,7 +38,14 @@ def ensure_env(extra: str) -> None:
 
 
 def run(*command: str) -> int:
-    return subprocess.run([str(BIN / command[0]), *command[1:]], cwd=ROOT).returncode
+    child = subprocess.Popen([str(BIN / command[0]), *command[1:]], cwd=ROOT)
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            # Ctrl-C reached the whole process group: the command stops itself cleanly and
+            # exits with its own code; wait for it instead of printing a traceback here.
+            continue
 
 
 def main() -> int:
@@ -66,4 +73,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C while setting up: no traceback, the usual exit code
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -27,6 +27,7 @@ FULL = [
     ("scheduler_claim.py", []),
     ("pg_claim.py", []),
     ("broadcast.py", []),
+    ("template_bounds.py", []),
 ]
 QUICK = [
     ("engine_throughput.py", ["--customers", "10000", "--messages", "3000", "--rate", "500"]),
@@ -35,6 +36,7 @@ QUICK = [
     ("scheduler_claim.py", ["--pending", "50000"]),
     ("pg_claim.py", ["--pending", "50000"]),
     ("broadcast.py", ["--customers", "90"]),
+    ("template_bounds.py", ["--repeats", "5"]),
 ]
 
 

@@ -8,6 +8,7 @@ running bot.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 
 from bot.clock import SystemClock
@@ -86,8 +87,8 @@ async def record_purchase(
     order_id = order_id.strip()
     if not order_id or len(order_id) > 128:
         raise InvalidInput("an order id is 1 to 128 characters")
-    if amount is not None and amount < 0:
-        raise InvalidInput("the amount cannot be negative")
+    if amount is not None and not (math.isfinite(amount) and amount >= 0):
+        raise InvalidInput(f"not an amount: {amount!r} (a finite number, 0 or more)")
     if await journey.customer(customer) is None:
         raise InvalidInput(f"no customer {customer.id!r}: they must start the bot first")
     event = PurchaseRecorded(

@@ -289,6 +289,18 @@ class Settings(BaseSettings):
             return DEFAULT_RULES
         return _load_rules(self.recognition_rules_file)
 
+    def secrets(self) -> list[str]:
+        """Every secret value set, so that logging can keep them out of every line."""
+        values = (
+            self.telegram_bot_token,
+            self.telegram_webhook_secret,
+            self.slack_bot_token,
+            self.slack_app_token,
+            self.slack_signing_secret,
+            self.referral_secret,
+        )
+        return [value.get_secret_value() for value in values if value is not None]
+
     @property
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None

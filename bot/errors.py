@@ -5,7 +5,11 @@ EscalatorError
 ├── TransitionNotAllowed   a flow table has no edge for (state, trigger)
 ├── InvalidDefinition      a flow table is malformed (checked at import)
 ├── InvalidInput           an operator's input (CLI argument, duration) is not understood
+├── InvariantBroken        a customer's jobs contradict their state (found by a check)
+├── RenderBoundExceeded    a template tried to cost more than a message may (bot.messages.bounds;
+│                          also a Jinja SecurityError, reported like the sandbox's refusals)
 ├── StorageError           the database refused a write or is at the wrong schema
+│   ├── DatabaseInUse      another running bot holds this SQLite database
 │   ├── DuplicateInbound   the event's inbound id was committed before: nothing to do
 │   └── StaleCustomer      the customer changed since it was loaded: decide again
 └── DeliveryError          a channel could not deliver a message
@@ -16,13 +20,17 @@ EscalatorError
 
 from __future__ import annotations
 
+from pathlib import Path
+
 __all__ = [
     "ConfigError",
+    "DatabaseInUse",
     "DeliveryError",
     "DuplicateInbound",
     "EscalatorError",
     "InvalidDefinition",
     "InvalidInput",
+    "InvariantBroken",
     "PermanentDeliveryError",
     "RecipientUnreachable",
     "StaleCustomer",
@@ -56,8 +64,31 @@ class InvalidInput(EscalatorError):
     """Operator input that cannot be understood; the message says what was expected."""
 
 
+class InvariantBroken(EscalatorError):
+    """A consistency check found jobs that contradict their customer's state."""
+
+    def __init__(self, problems: list[str]) -> None:
+        shown = "\n  ".join(problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        super().__init__(f"inconsistent jobs:\n  {shown}{more}")
+        self.problems = problems
+
+
 class StorageError(EscalatorError):
     """The database is unusable (schema too new, file not writable, ...)."""
+
+
+class DatabaseInUse(StorageError):
+    """A second long-running bot on one SQLite file: refused, naming the holder."""
+
+    def __init__(self, database: Path, holder: str) -> None:
+        super().__init__(
+            f"the database {database} is in use by another running bot ({holder}). "
+            "SQLite serves one bot process; to run more than one, use PostgreSQL "
+            "(DATABASE_URL=postgresql://...)"
+        )
+        self.database = database
+        self.holder = holder
 
 
 class DuplicateInbound(StorageError):

@@ -11,6 +11,7 @@ from bot.flows.orders import format_money
 from bot.flows.stages import Stage
 from bot.storage.protocols import ShopStore
 from bot.storage.types import ChainRevenue, RevenueRow
+from bot.terminal import inert
 
 __all__ = ["RevenueReport", "revenue_report"]
 
@@ -46,7 +47,7 @@ class RevenueReport:
         if self.chains:
             out.append("revenue by referral chain (what the people each referrer brought spent)")
             for chain in self.chains:
-                who = f"{chain.first_name or '-'} ({chain.referrer_id})"
+                who = inert(f"{chain.first_name or '-'} ({chain.referrer_id})")
                 money = f"{format_money(chain.amount_micros)} {chain.currency or ''}".rstrip()
                 out.append(
                     f"  {who:<32} {money:>16}  {chain.buyers} buyer"

@@ -48,6 +48,7 @@ from bot.messages.templates import Renderer
 from bot.reports import desk_summary
 from bot.shop_service import shop_service
 from bot.storage import Storage
+from bot.storage.claim import exclusive_claim
 
 __all__ = ["build_application", "run_service"]
 
@@ -98,7 +99,9 @@ async def run_service(
             slack, storage.cases, renderer, settings.slack_escalation_channel, settings.slack_oncall
         )
 
-    async with open_runtime(settings, clock or SystemClock(), {CHANNEL: channel}, staff_desk) as rt:
+    runtime = open_runtime(settings, clock or SystemClock(), {CHANNEL: channel}, staff_desk)
+    # SQLite serves one bot: the claim comes first, so a second bot touches nothing
+    async with exclusive_claim(settings.database), runtime as rt:
         if not await _initialize(application, stop):
             return
         released = await rt.storage.release_claims()
@@ -168,8 +171,11 @@ async def _initialize(
             await application.initialize()
             log.info("connected as @%s", application.bot.username)
             return True
-        except InvalidToken as exc:
-            raise ConfigError(f"TELEGRAM_BOT_TOKEN was rejected by the Bot API: {exc}") from None
+        except InvalidToken:
+            # PTB's message quotes the token itself: say which setting, never its value
+            raise ConfigError(
+                "TELEGRAM_BOT_TOKEN was rejected by the Bot API (check it with @BotFather)"
+            ) from None
         except NetworkError as exc:
             log.warning("Bot API not reachable (%s); retrying in %.0fs", exc, delay)
             with contextlib.suppress(TimeoutError):
@@ -256,8 +262,8 @@ async def _poll(bot: Bot, rt: Runtime, inbox: InboxConsumer, stop: asyncio.Event
             delay = 1.0
         except TimedOut:
             continue
-        except InvalidToken as exc:
-            log.error("TELEGRAM_BOT_TOKEN was rejected while polling: %s", exc)
+        except InvalidToken:
+            log.error("TELEGRAM_BOT_TOKEN was rejected while polling (check it with @BotFather)")
             stop.set()
             return
         except (Conflict, NetworkError) as exc:

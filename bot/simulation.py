@@ -7,7 +7,11 @@ in which concurrent work happens to finish. The clock is fake and moves in six-h
 each step customers answer what they received, staff pick up escalations, and the scheduler and
 outbox run as they do in production. The same seed gives the same figures.
 
-It is a demo, a regression check and a load generator.
+It is a demo, a regression check and a load generator. Memory grows with the number of
+customers (a temperament of four numbers each, and their rows in the database, which is on
+disk), so `MAX_CUSTOMERS` bounds it; randomness for each decision is drawn from a generator
+seeded by the customer and the moment, so nothing else per customer is kept. After every
+simulated day the job invariants are checked (`bot.delivery.invariants`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,14 +29,16 @@ from bot.app import Runtime, open_runtime
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.delivery.outbox import Rendered
-from bot.errors import InvalidInput
-from bot.flows.model import ButtonPress, CustomerKey, Event, Profile, Start, Text
+from bot.errors import InvalidInput, InvariantBroken
+from bot.flows.invariants import job_problems
+from bot.flows.model import ButtonPress, CustomerKey, Event, JobKind, Profile, Start, Text
 from bot.flows.referral import code_for
 from bot.messages.templates import Format
 from bot.reports import JourneyReport, journey_report
+from bot.storage import Storage
 from bot.storage.types import OutboxRow
 
-__all__ = ["simulate"]
+__all__ = ["MAX_CUSTOMERS", "MAX_DAYS", "check_jobs", "simulate"]
 
 CHANNEL = "sim"
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -39,13 +46,16 @@ STEP = timedelta(hours=6)
 NAMES = ("Ada", "Ben", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jack", "Kim", "Lea")
 
 
-@dataclass
+MAX_CUSTOMERS = 500_000
+MAX_DAYS = 3_650
+
+
+@dataclass(slots=True)
 class Persona:
     happiness: float
     responsiveness: float
     buys: float
     recommends: float
-    rng: random.Random
 
 
 @dataclass
@@ -92,15 +102,17 @@ class World:
         self.cases: dict[int, list[str]] = defaultdict(list)
         self.friends = 0
 
-    def persona(self, ident: str, referred: bool) -> Persona:
+    def persona(self, ident: str, referred: bool) -> tuple[Persona, random.Random]:
         rng = random.Random(f"{self.seed}:{ident}")
         # Friends of advocates start a little happier: they were told what to expect.
         happiness = min(1.0, rng.betavariate(5, 2) + (0.05 if referred else 0.0))
-        person = Persona(
-            happiness, rng.uniform(0.4, 0.95), rng.uniform(0.3, 0.8), rng.random(), rng
-        )
+        person = Persona(happiness, rng.uniform(0.4, 0.95), rng.uniform(0.3, 0.8), rng.random())
         self.people[ident] = person
-        return person
+        return person, rng
+
+    def rng(self, ident: str, index: int, turn: int) -> random.Random:
+        """The randomness of one decision: the same seed, customer and moment, the same draw."""
+        return random.Random(f"{self.seed}:{ident}:{index}:{turn}")
 
     async def act(self, events: list[Event]) -> None:
         await asyncio.gather(*(self.rt.engine.handle(event) for event in events))
@@ -115,37 +127,35 @@ class World:
         for case_id in sorted(self.cases.pop(index, [])):
             await self._staff_resolves(case_id)
         await self.rt.settle()
-        for _ in range(3):  # customers answer; answers can bring follow-up questions
-            replies = self._answers(index)
+        for round_ in range(3):  # customers answer; answers can bring follow-up questions
+            replies = self._answers(index, round_)
             if not replies:
                 break
             await self.act(replies)
             await self.rt.settle()
 
     def _start(self, ident: str, payload: str | None) -> Start:
-        person = self.persona(ident, payload is not None)
-        name = person.rng.choice(NAMES)
-        if payload is None and person.rng.random() < 0.3:
-            payload = person.rng.choice(("spring_sale", "newsletter", "qr_store"))
-        if person.rng.random() < person.buys:
-            self.purchases[self._later(person, 4, 60)].append(ident)
+        person, rng = self.persona(ident, payload is not None)
+        name = rng.choice(NAMES)
+        if payload is None and rng.random() < 0.3:
+            payload = rng.choice(("spring_sale", "newsletter", "qr_store"))
+        if rng.random() < person.buys:
+            self.purchases[self.now_index + rng.randint(4, 60)].append(ident)
         return Start(key=_key(ident), payload=payload, profile=Profile(name, "en"))
-
-    def _later(self, person: Persona, low: int, high: int) -> int:
-        return self.now_index + person.rng.randint(low, high)
 
     @property
     def now_index(self) -> int:
         return int((self.clock.now() - START) / STEP)
 
-    def _answers(self, index: int) -> list[Event]:
+    def _answers(self, index: int, round_: int) -> list[Event]:
         events: list[Event] = []
         received = self.inbox.received
         for ident in sorted(received):
             messages, received[ident] = received[ident], []
             person = self.people[ident]
-            for template, buttons in messages:
-                event = self._answer(ident, person, template, buttons, index)
+            for turn, (template, buttons) in enumerate(messages):
+                rng = self.rng(ident, index, round_ * 1000 + turn)
+                event = self._answer(ident, person, rng, template, buttons, index)
                 if event is not None:
                     events.append(event)
         return events
@@ -154,11 +164,11 @@ class World:
         self,
         ident: str,
         person: Persona,
+        rng: random.Random,
         template: str,
         buttons: tuple[tuple[str, str], ...],
         index: int,
     ) -> Event | None:
-        rng = person.rng
         key = _key(ident)
         if template == "referral_invite":
             if rng.random() < person.recommends * person.happiness:
@@ -209,14 +219,46 @@ class World:
             return
 
 
+async def check_jobs(storage: Storage) -> None:
+    """Raise `InvariantBroken` if any customer's live jobs break `bot.flows.invariants`."""
+    jobs: dict[CustomerKey, list[tuple[JobKind, str]]] = defaultdict(list)
+    after = 0
+    while page := await storage.jobs.pending(after, 5000):
+        for job in page:
+            jobs[job.key].append((job.kind, job.subject))
+        after = page[-1].id
+    problems: list[str] = []
+    for key, live in jobs.items():
+        subjects = [job for job in live if job[0] in {JobKind.SLA, JobKind.RECOVERY}]
+        if len(set(live)) == len(live) and not subjects:
+            continue  # nothing that depends on the customer's state: no need to load them
+        customer = await storage.journey.customer(key)
+        if customer is not None:
+            problems += job_problems(customer, live)
+    if problems:
+        raise InvariantBroken(problems)
+
+
 def _key(ident: str) -> CustomerKey:
     return CustomerKey(CHANNEL, ident)
 
 
 async def simulate(
-    settings: Settings, customers: int, days: int, seed: int, database: Path
+    settings: Settings,
+    customers: int,
+    days: int,
+    seed: int,
+    database: Path,
+    progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> JourneyReport:
-    """Run the simulation on `database` (which must hold no customers) and report."""
+    """Run the simulation on `database` (which must hold no customers) and report; `progress`
+    is told (steps done, steps in all) as the simulated clock moves. Raises `InvariantBroken`
+    if a customer's jobs are ever inconsistent with their state."""
+    if not 1 <= customers <= MAX_CUSTOMERS or not 1 <= days <= MAX_DAYS:
+        raise InvalidInput(
+            f"simulate takes 1 to {MAX_CUSTOMERS:,} customers over 1 to {MAX_DAYS:,} days "
+            "(its memory grows with the customers)"
+        )
     clock = ManualClock(START)
     inbox = Inbox()
     staff = StaffQueue()
@@ -228,8 +270,13 @@ async def simulate(
         steps = int(timedelta(days=days) / STEP)
         for n in range(customers):
             world.arrivals[arrivals.randrange(max(1, steps * 2 // 3))].append((f"c{n:05d}", None))
+        per_day = int(timedelta(days=1) / STEP)
         for index in range(steps):
             await world.step(index)
             clock.advance(STEP)
+            if (index + 1) % per_day == 0:
+                await check_jobs(rt.storage)
+            progress(index + 1, steps)
         await rt.settle()
+        await check_jobs(rt.storage)
         return await journey_report(rt.storage.reports)

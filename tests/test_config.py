@@ -60,7 +60,7 @@ def test_bad_environment_gives_a_message_not_a_traceback(tmp_path: Path) -> None
         timeout=60,
         check=False,
     )
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "CHECKIN_DELAY" in result.stderr
     assert "Traceback" not in result.stderr
 

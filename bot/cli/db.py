@@ -7,25 +7,30 @@ import argparse
 import asyncio
 from typing import Any
 
-from bot.config import load_settings
+from bot.cli.common import DONE, add_command, global_options
+from bot.config import Settings
 from bot.errors import InvalidInput
 from bot.storage import upgrade
 from bot.storage.transfer import Copied, copy_database
 from bot.storage.url import DatabaseUrl, parse_database_url
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parsers"]
 
 
-def add_parser(commands: Any) -> None:
-    parser = commands.add_parser("db", help="upgrade the database schema, or copy a database")
+def add_parsers(commands: Any) -> None:
+    parser = commands.add_parser(
+        "db", help="upgrade the database schema, or copy a database", parents=[global_options()]
+    )
     sub = parser.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    up = sub.add_parser(
+    up = add_command(
+        sub,
         "upgrade",
+        upgrade_command,
         help="apply pending migrations and print the schema version (safe to run any time)",
     )
-    up.add_argument("--url", help="the database (default: DATABASE_URL)")
-    copy = sub.add_parser(
-        "copy", help="copy every table into an empty database, checking the counts"
+    up.add_argument("--url", help="the database (default: DATABASE_URL, or --db)")
+    copy = add_command(
+        sub, "copy", copy_command, help="copy every table into an empty database, checking counts"
     )
     copy.add_argument("--from", dest="source", required=True, help="e.g. sqlite:///escalator.db")
     copy.add_argument(
@@ -33,12 +38,14 @@ def add_parser(commands: Any) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.db_command == "upgrade":
-        url = _url(args.url, "--url") if args.url else load_settings().database
-        version = asyncio.run(upgrade(url))
-        print(f"{url}: schema version {version}")
-        return 0
+def upgrade_command(settings: Settings, args: argparse.Namespace) -> int:
+    url = _url(args.url, "--url") if args.url else settings.database
+    version = asyncio.run(upgrade(url))
+    print(f"{url}: schema version {version}")
+    return DONE
+
+
+def copy_command(settings: Settings, args: argparse.Namespace) -> int:
     source, target = _url(args.source, "--from"), _url(args.target, "--to")
     print(f"copying {source} -> {target}")
 
@@ -48,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     copied = asyncio.run(copy_database(source, target, progress=show))
     total = sum(item.rows for item in copied)
     print(f"copied {total:,} rows in {len(copied)} tables; every count checked against the source")
-    return 0
+    return DONE
 
 
 def _url(text: str, option: str) -> DatabaseUrl:

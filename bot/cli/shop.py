@@ -14,26 +14,26 @@ import argparse
 import asyncio
 import sys
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from bot.api import link_url, remember_shop_customer
 from bot.app import link_secret
+from bot.cli.common import DONE, add_command, open_existing
 from bot.config import Settings
 from bot.errors import InvalidInput
 from bot.flows.orders import Order, format_money
 from bot.shop_service import USERNAME
-from bot.storage import Storage, open_storage
-from bot.storage.url import DatabaseUrl
+from bot.terminal import inert
 
-__all__ = ["COMMANDS", "add_parsers", "run"]
-
-COMMANDS = ("link", "orders")
+__all__ = ["add_parsers"]
 
 
 def add_parsers(commands: Any) -> None:
-    link = commands.add_parser(
-        "link", help="print a t.me link that ties a chat to the shop's customer"
+    link = add_command(
+        commands,
+        "link",
+        link_command,
+        help="print a t.me link that ties a chat to the shop's customer",
     )
     whom = link.add_mutually_exclusive_group(required=True)
     whom.add_argument("--customer-ref", help="the shop's customer id, e.g. SHOP-123")
@@ -43,26 +43,20 @@ def add_parsers(commands: Any) -> None:
     )
     link.add_argument("--phone", help="the customer's phone as the shop knows it (likewise)")
     link.add_argument("--days", type=int, default=30, help="how long the link works (30)")
-    link.add_argument("--db", type=Path, help="SQLite file (default: DATABASE_URL)")
     orders = commands.add_parser("orders", help="the shop's orders")
-    actions = orders.add_subparsers(dest="orders_command", metavar="ACTION")
-    unmatched = actions.add_parser("unmatched", help="orders no chat is linked to yet")
+    actions = orders.add_subparsers(dest="orders_command", metavar="ACTION", required=True)
+    unmatched = add_command(
+        actions, "unmatched", unmatched_command, help="orders no chat is linked to yet"
+    )
     unmatched.add_argument("--limit", type=int, default=50, help="at most this many (50)")
-    unmatched.add_argument("--db", type=Path, help="SQLite file (default: DATABASE_URL)")
 
 
-def run(settings: Settings, args: argparse.Namespace) -> int:
-    if args.command == "link":
-        return asyncio.run(_link(settings, args))
-    if getattr(args, "orders_command", None) == "unmatched":
-        return asyncio.run(_unmatched(settings, args))
-    print("escalator orders: say what to do, e.g. `escalator orders unmatched`", file=sys.stderr)
-    return 2
+def link_command(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_link(settings, args))
 
 
-async def _open(settings: Settings, database: Path | None) -> Storage:
-    url = DatabaseUrl("sqlite", path=database) if database is not None else settings.database
-    return await open_storage(url, synchronous=settings.sqlite_synchronous)
+def unmatched_command(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_unmatched(settings, args))
 
 
 async def _link(settings: Settings, args: argparse.Namespace) -> int:
@@ -70,7 +64,7 @@ async def _link(settings: Settings, args: argparse.Namespace) -> int:
         raise InvalidInput("--days must be at least 1")
     if args.order_id is not None and (args.email or args.phone):
         raise InvalidInput("--email and --phone go with --customer-ref")
-    storage = await _open(settings, args.db)
+    storage = await open_existing(settings)
     try:
         if args.customer_ref is not None and (args.email or args.phone):
             await remember_shop_customer(
@@ -100,20 +94,20 @@ async def _link(settings: Settings, args: argparse.Namespace) -> int:
             valid_for=timedelta(days=args.days),
         )
     )
-    return 0
+    return DONE
 
 
 async def _unmatched(settings: Settings, args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise InvalidInput("--limit must be at least 1")
-    storage = await _open(settings, args.db)
+    storage = await open_existing(settings)
     try:
         orders = await storage.shop.unmatched(args.limit)
     finally:
         await storage.close()
     if not orders:
         print("no unmatched orders: every order that arrived is linked to a chat")
-        return 0
+        return DONE
     print(f"{len(orders)} order(s) not linked to a chat yet, newest first")
     print(f"{'received':<17} {'order':<28} {'status':<10} {'amount':>14}  contact")
     for order in orders:
@@ -122,7 +116,7 @@ async def _unmatched(settings: Settings, args: argparse.Namespace) -> int:
         "link one with `escalator link --order-id ID` (or --customer-ref REF) and send the "
         "customer the link"
     )
-    return 0
+    return DONE
 
 
 def _row(order: Order) -> str:
@@ -140,7 +134,7 @@ def _row(order: Order) -> str:
         )
         if part
     )
-    return _inert(
+    return inert(
         f"{order.received_at:%Y-%m-%d %H:%M} {where[:28]:<28} {order.status.value:<10} "
         f"{money:>14}  {contact or '-'}"
     )
@@ -155,8 +149,3 @@ def _mask_email(email: str | None) -> str:
 
 def _mask_phone(phone: str | None) -> str:
     return f"+***{phone[-4:]}" if phone else ""
-
-
-def _inert(text: str) -> str:
-    """Shop data shown in a terminal: control characters cannot move the cursor."""
-    return "".join(ch if ch.isprintable() else "?" for ch in text)

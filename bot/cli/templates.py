@@ -8,30 +8,37 @@ import asyncio
 import getpass
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Coroutine
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
-from bot.app import Runtime
+from bot.app import Runtime, open_runtime
+from bot.cli.common import Nowhere, add_command, customer_key, global_options
+from bot.clock import SystemClock
+from bot.config import Settings
 from bot.errors import InvalidInput
-from bot.flows.model import CustomerKey
 from bot.messages.templates import html_to_text
 from bot.messages.validation import FORMATS
 from bot.messages.versions import TemplateVersions
+from bot.terminal import inert_lines
 
-__all__ = ["add_parser", "run"]
-
-Opener = Callable[[], AbstractAsyncContextManager[Runtime]]
+__all__ = ["add_parsers", "templates_command"]
 
 
-def add_parser(commands: Any) -> None:
-    parser = commands.add_parser("templates", help="view, edit and version the bot's messages")
-    parser.add_argument("--db", type=Path, help="SQLite file (default: DATABASE_URL)")
+def add_parsers(commands: Any) -> None:
+    parser = commands.add_parser(
+        "templates",
+        parents=[global_options()],
+        help="view, edit and version the bot's messages",
+    )
     sub = parser.add_subparsers(dest="templates_command", metavar="ACTION", required=True)
+
+    def action(name: str, help: str) -> argparse.ArgumentParser:
+        return add_command(sub, name, templates_command, help=help)
 
     def with_locale(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("--locale", help="the language (default: DEFAULT_LOCALE)")
@@ -42,38 +49,40 @@ def add_parser(commands: Any) -> None:
         p.add_argument("--comment", default="", help="why (kept in the history)")
         return with_locale(p)
 
-    sub.add_parser("list", help="every message, its audience and whether it was edited")
-    with_locale(sub.add_parser("show", help="the current text")).add_argument("name")
-    authored(sub.add_parser("edit", help="edit in $EDITOR; validated when you save")).add_argument(
-        "name"
-    )
-    set_ = authored(sub.add_parser("set", help="save a file as the new version"))
+    action("list", "every message, its audience and whether it was edited")
+    with_locale(action("show", "the current text")).add_argument("name")
+    authored(action("edit", "edit in $EDITOR; validated when you save")).add_argument("name")
+    set_ = authored(action("set", "save a file as the new version"))
     set_.add_argument("name")
     set_.add_argument("--file", type=Path, required=True)
-    preview = with_locale(sub.add_parser("preview", help="render with sample values"))
+    preview = with_locale(action("preview", "render with sample values"))
     preview.add_argument("name")
-    preview.add_argument("--customer", help="use this customer's name (e.g. telegram:12345)")
-    validate = sub.add_parser("validate", help="check the current texts")
+    preview.add_argument(
+        "--customer",
+        type=customer_key,
+        help="use this customer's name and language (telegram:12345, console:1, or 12345)",
+    )
+    validate = action("validate", "check the current texts")
     validate.add_argument("name", nargs="?")
     validate.add_argument("--all", action="store_true", help="every message in every locale")
-    with_locale(sub.add_parser("history", help="all versions")).add_argument("name")
-    rollback = authored(sub.add_parser("rollback", help="make an earlier version current"))
+    with_locale(action("history", "all versions")).add_argument("name")
+    rollback = authored(action("rollback", "make an earlier version current"))
     rollback.add_argument("name")
     rollback.add_argument("version", type=int)
-    authored(sub.add_parser("reset", help="back to the shipped text")).add_argument("name")
-    sub.add_parser("export", help="write the current texts to DIR").add_argument("dir", type=Path)
-    imp = sub.add_parser("import", help="save every changed DIR/<locale>/<name>.j2 (all or none)")
+    authored(action("reset", "back to the shipped text")).add_argument("name")
+    action("export", "write the current texts to DIR").add_argument("dir", type=Path)
+    imp = action("import", "save every changed DIR/<locale>/<name>.j2 (all or none)")
     imp.add_argument("dir", type=Path)
     imp.add_argument("--author", default=None)
     imp.add_argument("--comment", default="imported")
 
 
-def run(args: argparse.Namespace, open_runtime: Opener) -> int:
+def templates_command(settings: Settings, args: argparse.Namespace) -> int:
     action: Callable[[TemplateVersions, Runtime, argparse.Namespace], Coroutine[Any, Any, int]]
     action = _ACTIONS[args.templates_command]
 
     async def main() -> int:
-        async with open_runtime() as rt:
+        async with open_runtime(settings, SystemClock(), {}, Nowhere()) as rt:
             return await action(rt.templates, rt, args)
 
     return asyncio.run(main())
@@ -110,7 +119,7 @@ async def _show(t: TemplateVersions, rt: Runtime, args: argparse.Namespace) -> i
     source = rt.renderer.current(args.name, t.locale(args.locale))
     if source is None:
         raise InvalidInput(f"{args.name} has no text in {t.locale(args.locale)!r} yet")
-    sys.stdout.write(source if source.endswith("\n") else source + "\n")
+    sys.stdout.write(inert_lines(source.removesuffix("\n")) + "\n")
     spec = t.catalog[args.name]
     names = ", ".join(f"{v.name} ({v.type})" for v in spec.variables) or "none"
     print(f"# variables: {names}", file=sys.stderr)
@@ -122,13 +131,20 @@ async def _edit(t: TemplateVersions, rt: Runtime, args: argparse.Namespace) -> i
     t.catalog[args.name]
     original = rt.renderer.current(args.name, locale) or ""
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    command = _editor_command(editor)
     interactive = sys.stdin.isatty()
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / f"{args.name}.{locale}.j2"
         path.write_text(original, encoding="utf-8")
         while True:
             # The editor and the question below wait for a person; nothing else runs meanwhile.
-            code = await asyncio.to_thread(subprocess.call, [*shlex.split(editor), str(path)])
+            try:
+                code = await asyncio.to_thread(subprocess.call, [*command, str(path)])
+            except OSError as exc:
+                raise InvalidInput(
+                    f"the editor {editor!r} (VISUAL or EDITOR) could not be started: "
+                    f"{exc.strerror or exc}; nothing was saved"
+                ) from None
             if code != 0:
                 raise InvalidInput(f"the editor ({editor}) exited with {code}; nothing was saved")
             source = path.read_text(encoding="utf-8")
@@ -153,6 +169,20 @@ async def _edit(t: TemplateVersions, rt: Runtime, args: argparse.Namespace) -> i
     return 0
 
 
+def _editor_command(editor: str) -> list[str]:
+    """The editor's command line, checked before anything is written (`EDITOR=nowhere`)."""
+    try:
+        command = shlex.split(editor)
+    except ValueError as exc:
+        raise InvalidInput(f"VISUAL/EDITOR {editor!r} is not a command line: {exc}") from None
+    if not command or shutil.which(command[0]) is None:
+        raise InvalidInput(
+            f"the editor {editor!r} (VISUAL or EDITOR) was not found: set EDITOR to an "
+            "installed editor, e.g. EDITOR=nano, or use `templates set NAME --file FILE`"
+        )
+    return command
+
+
 async def _set(t: TemplateVersions, rt: Runtime, args: argparse.Namespace) -> int:
     try:
         source = args.file.read_text(encoding="utf-8")
@@ -171,15 +201,15 @@ async def _preview(t: TemplateVersions, rt: Runtime, args: argparse.Namespace) -
     values = spec.samples()
     locale = args.locale
     if args.customer:
-        customer = await rt.storage.journey.customer(CustomerKey.parse(args.customer))
+        customer = await rt.storage.journey.customer(args.customer)
         if customer is None:
-            raise InvalidInput(f"no customer {args.customer!r}")
+            raise InvalidInput(f"no customer {args.customer.id!r}")
         values["first_name"] = customer.first_name or ""
         locale = locale or customer.language
     text = rt.renderer.render(args.name, values, locale=locale, fmt=FORMATS[spec.audience])
     if spec.audience == "customer":
         text = html_to_text(text)
-    print(text)
+    print(inert_lines(text))  # a customer's name may hold control characters
     return 0
 
 
@@ -219,7 +249,10 @@ async def _rollback(t: TemplateVersions, rt: Runtime, args: argparse.Namespace) 
 
 async def _reset(t: TemplateVersions, rt: Runtime, args: argparse.Namespace) -> int:
     number = await t.reset(args.name, locale=args.locale, author=_author(args))
-    print(f"{args.name}: back to the shipped text (version {number})")
+    if number is None:
+        print(f"{args.name}: already at the shipped text; nothing changed")
+    else:
+        print(f"{args.name}: back to the shipped text (version {number})")
     return 0
 
 

@@ -12,7 +12,9 @@ from datetime import datetime
 
 from bot.flows.common import buttons_row, reply
 from bot.flows.dialogue import DIALOGUE, DialogueState, DialogueTrigger
+from bot.flows.invariants import latest_case
 from bot.flows.model import (
+    CancelJobs,
     CaseChanged,
     CaseOpened,
     ClearButtons,
@@ -40,6 +42,12 @@ __all__ = [
 ]
 
 RECOVERY_ANSWERS = ("yes", "no")
+
+_CASE_JOBS = CancelJobs(frozenset({JobKind.SLA, JobKind.RECOVERY}))
+"""Jobs about the customer's case: a customer has at most one case at a time, so when the
+case changes (opened, claimed, closed, reopened) what was planned for it is cancelled and
+planned again as needed (cancelling runs before scheduling in one commit)."""
+_REMINDERS = CancelJobs(frozenset({JobKind.SLA}))
 
 
 def staff_message(template: str, case_id: str, **context: str | None) -> OutMessage:
@@ -84,6 +92,8 @@ def open_case(
             staff_message("staff_case_opened", case_id, reason=reason),
         ),
         schedule=_sla(case_id, 1, now, policy),
+        # a question about an earlier case is moot now; reminders belong to this case only
+        cancel=(_CASE_JOBS,),
         records=(CaseOpened(case_id, reason, clipped),),
         log=(LogEntry("case_opened", customer.stage, customer.stage, f"{case_id}: {reason}"),),
     )
@@ -172,6 +182,7 @@ def _claim(customer: Customer, case_id: str, name: str) -> Decision:
     return Decision(
         customer=customer.evolve(case_claimed_by=name),
         messages=(staff_message("staff_case_updated", case_id, change="claimed", staff_name=name),),
+        cancel=(_REMINDERS,),  # somebody has it: nobody needs reminding
         records=(CaseChanged(case_id, "claimed", name),),
         log=(LogEntry("case_claimed", customer.stage, customer.stage, f"{case_id} by {name}"),),
     )
@@ -220,8 +231,16 @@ def _close(
         messages=(
             staff_message("staff_case_updated", case_id, change="resolved", staff_name=name),
         ),
+        cancel=(_CASE_JOBS,),
         schedule=(
-            (ScheduleJob(JobKind.RECOVERY, now + policy.recovery_delay, {"case_id": case_id}),)
+            (
+                ScheduleJob(
+                    JobKind.RECOVERY,
+                    now + policy.recovery_delay,
+                    {"case_id": case_id},
+                    subject=case_id,
+                ),
+            )
             if recover
             else ()
         ),
@@ -231,8 +250,13 @@ def _close(
 
 
 def ask_recovery(customer: Customer, case_id: str) -> Decision:
-    """A day after the fix: did we sort it out?"""
-    if not customer.proactive_allowed or customer.case_id is not None:
+    """A day after the fix: did we sort it out? Only about the customer's latest case, so the
+    answer (recorded against the latest case) is always about the case that was asked about."""
+    if (
+        not customer.proactive_allowed
+        or customer.case_id is not None
+        or case_id != latest_case(customer)
+    ):
         return Decision(
             customer=customer,
             log=(LogEntry("recovery_skipped", customer.stage, customer.stage, case_id),),
@@ -259,7 +283,9 @@ def recovery_answer(
     customer: Customer, sorted_out: bool, now: datetime, policy: FlowPolicy, comment: str | None
 ) -> Decision:
     question = customer.question_id
-    last_case = f"{customer.id}#{customer.cases_opened}"
+    # the question was asked about the latest case (`ask_recovery`), and a newer case would
+    # have ended the wait for this answer (`open_case` leaves AWAITING_RECOVERY)
+    last_case = latest_case(customer) or f"{customer.id}#{customer.cases_opened}"
     if sorted_out:
         customer = customer.evolve(
             dialogue=DIALOGUE.next(customer.dialogue, DialogueTrigger.ANSWER)
@@ -287,6 +313,7 @@ def recovery_answer(
             staff_message("staff_case_reopened", last_case, text=text or None),
         ),
         schedule=_sla(last_case, 1, now, policy),
+        cancel=(_CASE_JOBS,),
         records=(
             CaseChanged(last_case, "open"),
             *((Line("customer", text, customer.first_name, last_case),) if text else ()),

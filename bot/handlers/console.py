@@ -10,12 +10,15 @@ few playground commands steer the session instead of reaching the bot:
                         act as staff on the latest escalation case
     /quit               leave (end of input works too)
 
-Buttons are listed under their message and pressed by typing their label or their number.
+Buttons are listed under their message and pressed by typing their label or their number;
+rating buttons, whose labels are numbers, by typing the number on them. Everything shown has
+its control characters made visible, whoever wrote it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -38,6 +41,7 @@ from bot.flows.model import (
 )
 from bot.messages.templates import Format
 from bot.storage.types import OutboxRow
+from bot.terminal import inert, inert_lines
 
 __all__ = [
     "CHANNEL",
@@ -48,6 +52,7 @@ __all__ = [
     "Staff",
     "SwitchUser",
     "Wait",
+    "button_list",
     "parse_line",
     "stdin_lines",
 ]
@@ -135,7 +140,8 @@ def parse_line(
     for label, data in buttons:
         if stripped.casefold() == label.casefold():
             return ButtonPress(key=key, profile=profile, data=data)
-    if stripped.isdigit() and 1 <= int(stripped) <= len(buttons):
+    numbered = not _numeric([label for label, _ in buttons])  # see `button_list`
+    if numbered and stripped.isdigit() and 1 <= int(stripped) <= len(buttons):
         return ButtonPress(key=key, profile=profile, data=buttons[int(stripped) - 1][1])
     return Text(key=key, profile=profile, text=text)
 
@@ -148,7 +154,9 @@ def _purchase(key: CustomerKey, args: tuple[str, ...]) -> PurchaseRecorded | Pro
         try:
             amount = float(args[1])
         except ValueError:
-            return Problem(f"not an amount: {args[1]!r}")
+            amount = math.nan
+        if not math.isfinite(amount) or amount < 0:
+            return Problem(f"not an amount: {inert(args[1])!r} (a number, 0 or more)")
     return PurchaseRecorded(key=key, order_id=args[0], amount=amount, inbound_id=f"order:{args[0]}")
 
 
@@ -165,14 +173,13 @@ class ConsoleCustomerChannel:
 
     async def send(self, row: OutboxRow, message: Rendered) -> str | None:
         user = row.key.external_id
-        prefix = "bot" if user == self.current_user else f"bot → customer {user}"
+        prefix = "bot" if user == self.current_user else f"bot → customer {inert(user)}"
         self._out.write(f"{prefix}: {_indent(message.text)}\n")
         # a reply keyboard (Telegram's contact button) has no meaning in a terminal
         flat = [b for line in message.buttons for b in line if not b[1].startswith("keyboard:")]
         if flat:
             self.buttons[user] = [(label, data) for label, data in flat]
-            listed = "  ".join(f"[{n}] {label}" for n, (label, _) in enumerate(flat, 1))
-            self._out.write(f"     {listed}\n")
+            self._out.write(f"     {button_list([label for label, _ in flat])}\n")
         self._out.flush()
         self._message_ids += 1
         return str(self._message_ids)
@@ -191,7 +198,7 @@ class ConsoleStaffChannel:
         self._out = out
 
     async def send(self, row: OutboxRow, message: Rendered) -> str | None:
-        self._out.write(f"[staff] {_indent(message.text, '        ')}\n")
+        self._out.write(f"[staff] {_indent(message.text, '        ')}\n")  # made inert there
         self._out.flush()
         return None
 
@@ -200,7 +207,22 @@ class ConsoleStaffChannel:
 
 
 def _indent(text: str, pad: str = "     ") -> str:
-    return text.replace("\n", "\n" + pad)
+    """A message for the terminal: its lines indented, control characters made visible (a
+    customer's name or words must not move the cursor or clear the screen)."""
+    return inert_lines(text).replace("\n", "\n" + pad)
+
+
+def _numeric(labels: list[str]) -> bool:
+    return any(label.strip().isdigit() for label in labels)
+
+
+def button_list(labels: list[str]) -> str:
+    """`[1] Great  [2] Okay`: what to type to press each button. When the labels are numbers
+    themselves (a rating scale), the label is what to type, so `[0] [1] ... [10]`: a typed
+    number always means the number on the button."""
+    if _numeric(labels):
+        return "  ".join(f"[{inert(label)}]" for label in labels)
+    return "  ".join(f"[{n}] {inert(label)}" for n, label in enumerate(labels, 1))
 
 
 class Playground:
@@ -262,7 +284,7 @@ class Playground:
         self._say("(playground) bye — your journey is saved; run the playground again to go on.")
 
     def _say(self, text: str) -> None:
-        self._out.write(text + "\n")
+        self._out.write(inert_lines(text) + "\n")
         self._out.flush()
 
 

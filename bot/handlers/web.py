@@ -1,8 +1,9 @@
 """The web server (aiohttp): the Telegram webhook, Slack's `/slack/events` and `/healthz`.
 
 The webhook answers at once: it checks the secret token in constant time (403 when it is wrong
-or missing, and nothing is processed), rejects a body that is not a JSON update (400), stores
-the update in the durable inbox and returns 200. Handling happens after, from the inbox.
+or missing, and nothing is processed), rejects a body that is not a JSON update, or an update of
+the wrong shape (400), stores the update in the durable inbox and returns 200. Handling happens
+after, from the inbox.
 """
 
 from __future__ import annotations
@@ -15,13 +16,25 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from telegram import Update
 
 __all__ = ["SECRET_HEADER", "WebServer", "build_web_app"]
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
+SLACK_TIMESTAMP = "X-Slack-Request-Timestamp"
 MAX_BODY = 1024 * 1024
+
+
+def _shape_problem(update: dict[str, object]) -> str | None:
+    """Why `update` is not a Bot API update python-telegram-bot can read, or None. Checked
+    before it is stored: a malformed update is refused (400), not dropped later."""
+    try:
+        Update.de_json(update, None)
+    except Exception as exc:  # whatever the malformed shape makes the parser raise
+        return f"{type(exc).__name__}"
+    return None
 
 
 def build_web_app(
@@ -54,12 +67,22 @@ def build_web_app(
             return web.json_response(
                 {"ok": False, "error": "not an update: no integer update_id"}, status=400
             )
+        problem = _shape_problem(update)
+        if problem is not None:
+            log.warning("webhook update %s refused: %s", update_id, problem)
+            return web.json_response(
+                {"ok": False, "error": f"not an update: {problem}"}, status=400
+            )
         await accept_update(update_id, body)
         return web.json_response({"ok": True})
 
     async def slack_events(request: web.Request) -> web.Response:
-        # Bolt verifies the signature and timestamp (401 otherwise) and acks within 3 s.
+        # Bolt verifies the signature and timestamp (401 otherwise) and acks within 3 s; a
+        # timestamp that is not a number would make it fail with a 500 instead.
         assert slack_app is not None
+        stamp = request.headers.get(SLACK_TIMESTAMP, "")
+        if stamp and not (stamp.isascii() and stamp.isdigit()):
+            return web.json_response({"error": "invalid request"}, status=401)
         response = await slack_app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(response)
 

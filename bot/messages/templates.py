@@ -10,18 +10,21 @@ they are shown, while the template's own markup stays as written:
 - `text`   the console and button labels: rendered as HTML, then tags dropped, entities decoded.
 
 The sandbox blocks internals (`''.__class__`), and because Jinja bounds neither CPU nor memory,
-`range` is capped and `*`/`**` refuse to build huge values. An override that fails at run time
-(validation should make that impossible) falls back to the last version that rendered, then to
-the shipped file, and the failure is logged.
+every render runs within the bounds of `bot.messages.bounds` (loop iterations, call depth,
+widths, value and output sizes, time), checked while it renders. An override that fails at run
+time (validation makes that unlikely: a template can still behave differently with real values)
+falls back to the last version that rendered, then to the shipped file, and the failure is
+logged.
 """
 
 from __future__ import annotations
 
+import copy
 import html
 import logging
 import operator
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -33,12 +36,20 @@ from jinja2 import (
     StrictUndefined,
     Template,
     TemplateNotFound,
+    nodes,
 )
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-from markupsafe import Markup
+from jinja2.runtime import LoopContext, markup_join, str_join
+from jinja2.sandbox import (
+    ImmutableSandboxedEnvironment,
+    SandboxedEscapeFormatter,
+    SandboxedFormatter,
+)
+from markupsafe import Markup, soft_str
 
 from bot.errors import EscalatorError
+from bot.messages import bounds
 
 __all__ = ["Format", "Renderer", "TemplateMissing", "escape_mrkdwn", "html_to_text"]
 
@@ -86,24 +97,159 @@ def _capped_range(*args: int) -> range:
     return result
 
 
-class HardenedSandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, plus limits on what a template can make the process build."""
+class BoundedTemplate(Template):
+    """Every render runs within one budget (`bot.messages.bounds`)."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        with bounds.render_budget():
+            return super().render(*args, **kwargs)
+
+
+class _BoundedCodeGenerator(CodeGenerator):
+    """Jinja's code generator, with loops counted and `~` checked before it joins."""
+
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        # Each iteration may write the body's literal text again: count it as built.
+        weight = sum(
+            len(data.data) for part in node.body for data in part.find_all(nodes.TemplateData)
+        )
+        counted = copy.copy(node)
+        counted.iter = nodes.Call(
+            nodes.EnvironmentAttribute("bounded_iter"),
+            [node.iter, nodes.Const(weight)],
+            [],
+            None,
+            None,
+            lineno=node.lineno,
+        )
+        super().visit_For(counted, frame)
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        if frame.eval_ctx.volatile:
+            markup = "context.eval_ctx.volatile"
+        else:
+            markup = "True" if frame.eval_ctx.autoescape else "False"
+        self.write("environment.bounded_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write(f"), {markup})")
+
+
+class _BoundedFormatter(SandboxedFormatter):
+    def format_field(self, value: object, format_spec: str) -> Any:
+        bounds.check_format_spec(format_spec)
+        return super().format_field(value, format_spec)
+
+
+class _BoundedEscapeFormatter(_BoundedFormatter, SandboxedEscapeFormatter):
+    pass
+
+
+class HardenedSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, plus bounds on what a render may cost (`bot.messages.bounds`):
+    checked while rendering, so a template that would take gigabytes is stopped before it does.
+    """
+
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+    code_generator_class = _BoundedCodeGenerator
+    template_class = BoundedTemplate
 
     def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
+        shown = options.pop("finalize", None)
+
+        def finalize(value: Any) -> Any:
+            if shown is not None:
+                value = shown(value)
+            bounds.charge_value(value)
+            return value
+
+        super().__init__(finalize=finalize, **options)
         self.globals["range"] = _capped_range
+        del self.globals["lipsum"]  # lipsum(n=10**9) would be a way to build a huge value
+        self.filters = {
+            name: bounds.bounded_filter(name, func) for name, func in self.filters.items()
+        }
+
+    def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        bounds.check_call(obj, args, kwargs)
+        if isinstance(getattr(obj, "__self__", None), LoopContext) and args:
+            # `loop(children)` of a recursive loop: its items count like any loop's
+            args = (bounds.bounded_iter(args[0], 0), *args[1:])
+        bounds.enter_call()
+        try:
+            result = super().call(context, obj, *args, **kwargs)
+        finally:
+            bounds.leave_call()
+        if isinstance(result, str | list | tuple):
+            size = bounds.size_of(result)
+            bounds.check_size(size)
+            bounds.charge(size)
+        return result
 
     def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
         if operator_ == "**":
             if isinstance(right, int) and abs(right) > 64:
                 raise SecurityError("exponents above 64 are not allowed in messages")
             return operator.pow(left, right)
+        if operator_ == "%":
+            if isinstance(left, str):
+                bounds.check_percent(left, right)
+            return self._built(operator.mod(left, right))
+        if operator_ == "+":
+            size = bounds.size_of(left) + bounds.size_of(right)
+            if isinstance(left, str | list | tuple):
+                bounds.check_size(size)
+            return self._built(operator.add(left, right))
         size = max(_length(left) * _count(right), _length(right) * _count(left))
         if size > MAX_VALUE:
             raise SecurityError(f"a value of {size} items is too large for a message")
-        return operator.mul(left, right)
+        if (
+            isinstance(left, int)
+            and isinstance(right, int)
+            and left.bit_length() + right.bit_length() > 4096
+        ):
+            raise SecurityError("numbers that large are not allowed in messages")
+        return self._built(operator.mul(left, right))
+
+    @staticmethod
+    def _built(value: Any) -> Any:
+        if isinstance(value, str | list | tuple):
+            bounds.charge(bounds.size_of(value))
+        return value
+
+    def bounded_iter(self, iterable: Any, weight: int) -> Any:
+        return bounds.bounded_iter(iterable, weight)
+
+    def bounded_concat(self, parts: tuple[Any, ...], markup: bool) -> str:
+        texts = [soft_str(part) for part in parts]
+        size = sum(len(text) for text in texts)
+        bounds.check_size(size)
+        bounds.charge(size)
+        return markup_join(texts) if markup else str_join(texts)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """As the sandbox does, with widths and precisions checked (`'{:>999999999}'`)."""
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        owner: str = value.__self__
+        formatter: SandboxedFormatter = (
+            _BoundedEscapeFormatter(self, escape=owner.escape)
+            if isinstance(owner, Markup)
+            else _BoundedFormatter(self)
+        )
+        kind = type(owner)
+        is_map = value.__name__ == "format_map"
+
+        def checked(*args: Any, **kwargs: Any) -> str:
+            if is_map:
+                if kwargs or len(args) != 1:
+                    raise TypeError("format_map() takes exactly one argument")
+                return kind(formatter.vformat(owner, (), args[0]))
+            return kind(formatter.vformat(owner, args, kwargs))
+
+        return checked
 
 
 def _length(value: Any) -> int:
@@ -170,6 +316,10 @@ class Renderer:
     def shipped(self, name: str, locale: str) -> str | None:
         path = self.root / locale / f"{name}.j2"
         return path.read_text(encoding="utf-8") if path.is_file() else None
+
+    def is_overridden(self, name: str, locale: str) -> bool:
+        """Is an admin version, rather than the shipped file, current for this message?"""
+        return f"{locale}/{name}.j2" in self._overrides
 
     def current(self, name: str, locale: str) -> str | None:
         key = f"{locale}/{name}.j2"

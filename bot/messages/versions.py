@@ -113,9 +113,14 @@ class TemplateVersions:
             return await self._store(name, chosen, None, author, comment)
         return await self.save(name, target.source, locale=chosen, author=author, comment=comment)
 
-    async def reset(self, name: str, *, locale: str | None, author: str) -> int:
+    async def reset(self, name: str, *, locale: str | None, author: str) -> int | None:
+        """Back to the shipped text: a new version, or None when that is already current (a
+        reset that changes nothing adds nothing to the history)."""
         chosen = self.locale(locale)
         self.catalog[name]
+        await self.refresh(force=True)  # what is current, as of now, in any process
+        if not self._renderer.is_overridden(name, chosen):
+            return None
         return await self._store(name, chosen, None, author, "reset to the shipped text")
 
     async def _store(

@@ -22,9 +22,10 @@ async def open_storage(
 ) -> Storage:
     """Open the database `url` names (`DATABASE_URL`), applying pending migrations.
 
-    With `create`, a missing SQLite file is created, and its directory too (said in the log), and
-    an empty PostgreSQL database gets its tables; without it, either is an error, so a mistyped
-    URL in a command that only reads never leaves an empty database behind.
+    With `create`, a missing SQLite file is created and an empty PostgreSQL database gets its
+    tables; without it, either is an error, so a mistyped URL in a command that only reads never
+    leaves an empty database behind. A missing directory is always an error: only `escalator
+    run` and `console` create it, and say so (`bot.cli`).
     """
     target = parse_database_url(url) if isinstance(url, str) else url
     if target.backend == "postgresql":
@@ -43,9 +44,10 @@ async def open_storage(
                 f"no database at {path} (DATABASE_URL): start the bot once to create it, "
                 "or point DATABASE_URL at the existing file"
             )
-        if not path.parent.exists():
-            path.parent.mkdir(parents=True)
-            log.warning("created the directory %s for the database", path.parent)
+        if not path.parent.is_dir():
+            raise StorageError(
+                f"no directory {path.parent} for the database {path.name} (DATABASE_URL)"
+            )
     if synchronous not in {"FULL", "NORMAL"}:
         raise StorageError(f"SQLITE_SYNCHRONOUS must be FULL or NORMAL, not {synchronous!r}")
     return await SQLiteStorage.open(path, synchronous="FULL" if synchronous == "FULL" else "NORMAL")

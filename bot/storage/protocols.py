@@ -48,6 +48,7 @@ from bot.storage.types import (
     Loaded,
     OpenCase,
     OutboxRow,
+    PendingJob,
     QueuedUpdate,
     RecentBadge,
     RevenueRow,
@@ -124,6 +125,10 @@ class JobStore(Protocol):
 
     async def finish(self, job_ids: Sequence[int], at: datetime) -> None:
         """Close jobs that concern nobody any more (their customer is gone)."""
+
+    async def pending(self, after: int, limit: int) -> list[PendingJob]:
+        """Up to `limit` live (pending) jobs with an id above `after`, by id: a page of all of
+        them, for consistency checks (`bot.flows.invariants`)."""
 
     async def plan(self, jobs: Sequence[SystemJob], meta: tuple[str, str]) -> None:
         """Schedule system jobs and record `meta` (name, value) in one transaction, so that

@@ -38,6 +38,7 @@ __all__ = [
     "OpenCase",
     "OutboxItem",
     "OutboxRow",
+    "PendingJob",
     "QueuedUpdate",
     "RecentBadge",
     "RevenueRow",
@@ -98,6 +99,17 @@ class DueJob:
     kind: JobKind
     due_at: datetime
     payload: Mapping[str, Json]
+
+
+@dataclass(frozen=True)
+class PendingJob:
+    """A live job as stored, for checks over all of them (`JobStore.pending`)."""
+
+    id: int
+    key: CustomerKey
+    kind: JobKind
+    subject: str
+    due_at: datetime
 
 
 @dataclass(frozen=True)

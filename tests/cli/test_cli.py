@@ -70,7 +70,7 @@ def test_purchase_command_is_idempotent_and_customer_show_tells_all(tmp_path: Pa
     again = escalator(db, "purchase", "console:1", "--order-id", "A-7")
     assert again.returncode == 0 and "already recorded: nothing changed" in again.stdout
     nobody = escalator(db, "purchase", "console:9", "--order-id", "A-8")
-    assert nobody.returncode == 2 and "no customer 'console:9'" in nobody.stderr
+    assert nobody.returncode == 1 and "no customer 'console:9'" in nobody.stderr
     assert "Traceback" not in nobody.stderr
     show = escalator(db, "customer", "show", "console:1")
     assert show.returncode == 0
@@ -111,7 +111,7 @@ def test_simulation_is_reproducible_and_report_reads_it_back(tmp_path: Path) -> 
     assert report.returncode == 0
     assert report.stdout.splitlines() == lines[1:]
     again = escalator(tmp_path / "unused.db", *args, "--db", str(tmp_path / "sim.db"))
-    assert again.returncode == 2 and "fresh database" in again.stderr
+    assert again.returncode == 1 and "fresh database" in again.stderr
 
 
 def test_referral_in_the_playground(tmp_path: Path) -> None:
@@ -170,7 +170,7 @@ def test_templates_edit_is_validated_versioned_and_used_by_the_playground(tmp_pa
     preview = escalator(db, "templates", "preview", "welcome", "--locale", "de").stdout
     assert "Ada" in preview and "<b>" not in preview
     unknown = escalator(db, "templates", "show", "nonsense")
-    assert unknown.returncode == 2 and "no message named 'nonsense'" in unknown.stderr
+    assert unknown.returncode == 1 and "no message named 'nonsense'" in unknown.stderr
 
 
 def test_templates_set_export_import_and_validate(tmp_path: Path) -> None:
@@ -181,7 +181,7 @@ def test_templates_set_export_import_and_validate(tmp_path: Path) -> None:
     bad = tmp_path / "bad.j2"
     bad.write_text("{{ ''.__class__ }}")
     refused = escalator(db, "templates", "set", "help", "--file", str(bad))
-    assert refused.returncode == 2 and "not allowed in a message" in refused.stderr
+    assert refused.returncode == 1 and "not allowed in a message" in refused.stderr
     out = tmp_path / "export"
     assert "exported 136 texts" in escalator(db, "templates", "export", str(out)).stdout
     assert (out / "en" / "help.j2").read_text() == "<b>Thanks!</b> Send /help any time."

@@ -7,12 +7,11 @@ import sqlite3
 from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from decimal import Decimal
 
 from bot.flows.common import new_customer
 from bot.flows.model import CustomerKey, LinkTokenUsed, LogEntry, OrderKey, Profile, ShopLinked
@@ -59,6 +58,7 @@ def test_db_upgrade_applies_migrations_once_and_says_the_version(
         url = with_password(str(request.getfixturevalue("pg_url")))
         recorded = lambda: query(url, "SELECT version FROM migrations ORDER BY version")  # noqa: E731
     else:
+        (tmp_path / "fresh").mkdir()  # only `run` and `console` create a missing directory
         url = f"sqlite:///{tmp_path / 'fresh' / 'new.db'}"
         recorded = lambda: sqlite_rows(  # noqa: E731
             tmp_path / "fresh" / "new.db", "SELECT version FROM migrations ORDER BY version"
@@ -105,7 +105,7 @@ def test_db_copy_moves_every_row_and_back(tmp_path: Path, pg_url: str) -> None:
         assert copied == rows_of(table, cols, in_source), table
 
     again = escalator(source, "db", "copy", "--from", f"sqlite:///{source}", "--to", pg_url)
-    assert again.returncode == 2 and "not empty" in again.stderr, again.stderr
+    assert again.returncode == 1 and "not empty" in again.stderr, again.stderr
     assert query(pg_url, "SELECT count(*) FROM customers") == [(counts["customers"],)]
 
     back = tmp_path / "b.db"
@@ -174,7 +174,7 @@ async def write_one(url: str) -> dict[str, int]:
 def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
     url = "postgresql://ann:s3cret-pw@127.0.0.1:1/shop"
     result = escalator(tmp_path / "unused.db", "report", extra={"DATABASE_URL": url})
-    assert result.returncode == 2
+    assert result.returncode == 1  # refused (exit codes: 0 done, 1 refused, 2 usage)
     assert result.stderr.startswith("escalator: cannot connect to the database at ")
     assert "DATABASE_URL" in result.stderr and "postgresql://127.0.0.1:1/shop" in result.stderr
     assert "Traceback" not in result.stderr and "s3cret-pw" not in result.stderr

@@ -295,6 +295,31 @@ async def test_one_live_job_per_kind_and_subject(store: Storage) -> None:
     assert dict(survey.payload) == {"again": True}
 
 
+async def test_pending_lists_live_jobs_page_by_page(store: Storage) -> None:
+    ann = await create(store, "ann")
+    day = timedelta(days=1)
+    jobs = (
+        ScheduleJob(JobKind.SURVEY, START + day),
+        ScheduleJob(JobKind.SLA, START + day, {"case_id": "c1"}, subject="c1"),
+        ScheduleJob(JobKind.RECOVERY, START + 2 * day, {"case_id": "c0"}, subject="c0"),
+    )
+    await store.journey.commit(change(ann, 1, schedule=jobs))
+    first = await store.jobs.pending(0, 2)
+    rest = await store.jobs.pending(first[-1].id, 2)
+    assert [(j.key, j.kind, j.subject) for j in [*first, *rest]] == [
+        (key("ann"), JobKind.SURVEY, ""),
+        (key("ann"), JobKind.SLA, "c1"),
+        (key("ann"), JobKind.RECOVERY, "c0"),
+    ]
+    assert rest[0].due_at == START + 2 * day
+    await store.journey.commit(change(ann, 2, cancel=(CancelJobs(frozenset({JobKind.SLA})),)))
+    (claimed,) = await store.jobs.claim(START + day, 1, LEASE)  # claimed is still pending
+    left = await store.jobs.pending(0, 10)
+    assert [j.kind for j in left] == [JobKind.SURVEY, JobKind.RECOVERY]
+    await store.jobs.finish([claimed.id], START + day)
+    assert [j.kind for j in await store.jobs.pending(0, 10)] == [JobKind.RECOVERY]
+
+
 async def test_cancel_then_schedule_in_one_change_keeps_the_new_job(store: Storage) -> None:
     ann = await create(store, "ann")
     await store.journey.commit(change(ann, 1, schedule=(ScheduleJob(JobKind.CHECKIN, START),)))

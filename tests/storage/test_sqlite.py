@@ -59,6 +59,11 @@ async def test_a_missing_file_is_created_only_when_asked(tmp_path: Path) -> None
     with pytest.raises(StorageError, match="no database at"):
         await open_storage(f"sqlite:///{target}")
     assert not target.parent.exists()
+    # only `escalator run` and `console` create a missing directory (bot.cli), and say so
+    with pytest.raises(StorageError, match=r"no directory .*deeper for the database new\.db"):
+        await open_storage(f"sqlite:///{target}", create=True)
+    assert not target.parent.exists()
+    target.parent.mkdir()
     await (await open_storage(f"sqlite:///{target}", create=True)).close()
     assert target.exists()
     with pytest.raises(StorageError, match="is a directory"):

@@ -27,6 +27,7 @@ from bot.storage.types import (
     DueJob,
     InboxItem,
     OutboxRow,
+    PendingJob,
     QueuedUpdate,
     SystemJob,
 )
@@ -145,6 +146,18 @@ class PostgresJobs:
 
     async def finish(self, job_ids: Sequence[int], at: datetime) -> None:
         await _write(self._db, {"job_done": [(epoch(at), ident) for ident in job_ids]})
+
+    async def pending(self, after: int, limit: int) -> list[PendingJob]:
+        rows = await self._db.fetch(
+            "SELECT id, customer_id, kind, subject, due_at FROM jobs "
+            "WHERE status = 'pending' AND id > $1 ORDER BY id LIMIT $2",
+            after,
+            limit,
+        )
+        return [
+            PendingJob(row[0], CustomerKey.parse(row[1]), JobKind(row[2]), row[3], moment(row[4]))
+            for row in rows
+        ]
 
     async def plan(self, jobs: Sequence[SystemJob], meta: tuple[str, str]) -> None:
         rows: Rows = {
