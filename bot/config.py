@@ -298,6 +298,10 @@ class Settings(BaseSettings):
             self.slack_app_token,
             self.slack_signing_secret,
             self.referral_secret,
+            self.shopify_webhook_secret,
+            self.woocommerce_webhook_secret,
+            self.purchases_webhook_secret,
+            self.shop_link_secret,
         )
         return [value.get_secret_value() for value in values if value is not None]
 

@@ -151,6 +151,7 @@ def email_key(raw: str | None) -> str | None:
 
 _NUMBER_NOISE = re.compile(r"[\s#.:/_-]")
 _NUMBER_KEY = re.compile(r"^[A-Z0-9]{1,64}$")
+_NUMBER_WORDS = re.compile(r"^(?:(?:ORDER|BESTELLUNG|NUMBER|NO|NR)\b\.?\s*)+")
 
 
 def order_number_key(raw: str | None) -> str | None:
@@ -159,6 +160,6 @@ def order_number_key(raw: str | None) -> str | None:
     if raw is None:
         return None
     text = raw.strip().upper()
-    text = re.sub(r"^(ORDER|BESTELLUNG|NO|NR)\.?\s*", "", text)
+    text = _NUMBER_WORDS.sub("", text)
     key = _NUMBER_NOISE.sub("", text)
     return key if _NUMBER_KEY.match(key) else None
