@@ -216,6 +216,18 @@ class Settings(BaseSettings):
             raise ValueError("must be a positive duration, e.g. 2d, 36h or P2D")
         return value
 
+    @field_validator(
+        "shopify_webhook_secret",
+        "woocommerce_webhook_secret",
+        "purchases_webhook_secret",
+        "shop_link_secret",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `SHOPIFY_WEBHOOK_SECRET=` in a .env file means "no Shopify", not an empty key
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("referral_reward_delay")
     @classmethod
     def _not_negative(cls, value: timedelta) -> timedelta:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import io
 import json
 import time
 import uuid
@@ -197,7 +198,9 @@ class ShopClient:
         await self._http.close()
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> Answer:
-        async with self._http.post(self.base + path, data=body, headers=headers) as response:
+        # a file-like body for the oversized ones (aiohttp warns about large raw bytes)
+        data: bytes | io.BytesIO = io.BytesIO(body) if len(body) > 512 * 1024 else body
+        async with self._http.post(self.base + path, data=data, headers=headers) as response:
             try:
                 payload = await response.json(content_type=None)
             except ValueError:
