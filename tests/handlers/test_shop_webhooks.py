@@ -33,7 +33,7 @@ from tests.fakes.shops import (
     woo_order,
 )
 from tests.fakes.telegram_api import FakeBotApi
-from tests.handlers.conftest import free_port, running_bot
+from tests.handlers.conftest import free_port, running_bot, webhook_env
 
 LINK_SECRET = shop_env()["SHOP_LINK_SECRET"].encode()
 SHOPIFY_CUSTOMER = "115310627314723954"
@@ -329,3 +329,18 @@ async def test_a_burst_of_1000_webhooks_is_each_recorded_once(
         await eventually(lambda: _purchases(rt, 11, 100))
         rows = await rt.storage.shop.revenue(None, None)
         assert {(r.stage, r.orders) for r in rows} == {(None, 900), ("customer", 100)}
+
+
+async def test_the_hooks_share_the_server_with_the_telegram_webhook(
+    api: FakeBotApi, tmp_path: Path, clock: ManualClock
+) -> None:
+    web = webhook_env()
+    async with running_bot(api, tmp_path / "t.db", clock, **shop_env(), **web) as rt:
+        shop = ShopClient(f"http://127.0.0.1:{web['PORT']}")
+        try:
+            await link_by_token(api, 12, SHOPIFY_CUSTOMER, clock)  # through Telegram's webhook
+            answer = await shop.shopify("orders/create", shopify_order(), webhook_id="w-web")
+            assert answer.status == 200
+            await eventually(lambda: _purchases(rt, 12, 1))
+        finally:
+            await shop.close()
