@@ -60,7 +60,7 @@ __all__ = ["COMMANDS", "CUSTOMER_INITIATED", "Needs", "decide", "needs"]
 COMMANDS = ("start", "help", "stop", "status", "refer", "badges", "leaderboard", "link")
 """Commands a customer can send; `me` is an alias of `status`."""
 
-CUSTOMER_INITIATED = (Start, Text, ButtonPress, Command, NonText)
+CUSTOMER_INITIATED = (Start, Text, ButtonPress, Command, NonText, ContactShared)
 
 _YES = frozenset({"yes", "y", "yeah", "yep", "sorted", "solved", "fixed", "ok", "okay", "thanks"})
 

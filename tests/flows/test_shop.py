@@ -333,3 +333,9 @@ def test_a_partial_refund_is_a_tough_moment_unless_no_money_went_back() -> None:
     restock = RefundIssued(key=KEY, order=ORDER, refund_id="r3", order_number="#1", amount="0.00")
     quiet = run(ada(stage=Stage.CUSTOMER, purchases=1), restock)
     assert not quiet.messages and RefundApplied("shopify", "r3") in quiet.records
+
+
+def test_a_contact_shared_before_start_captures_and_links_the_customer() -> None:
+    decision = run(None, ContactShared(key=KEY, phone="491701234567", own=True))
+    assert templates(decision) == ["welcome", "shop_linked"]
+    assert of_type(decision, ShopLinked) == [ShopLinked("phone", "491701234567", "contact")]
