@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -344,3 +345,39 @@ async def test_the_hooks_share_the_server_with_the_telegram_webhook(
             await eventually(lambda: _purchases(rt, 12, 1))
         finally:
             await shop.close()
+
+
+def thank_you_link(order_id: int, expires: int) -> str:
+    """The thank-you page's button as the README's Liquid snippet builds it (not the bot's code)."""
+    message = f"o{order_id}.{expires}".encode()
+    signature = hmac.new(LINK_SECRET, message, hashlib.sha256).hexdigest()[:20]
+    return f"link-{signature}-{expires}-o{order_id}"
+
+
+async def test_the_thank_you_page_button_links_the_buyer_whichever_arrives_first(
+    api: FakeBotApi, tmp_path: Path, clock: ManualClock
+) -> None:
+    expires = int((clock.now() + timedelta(days=30)).timestamp())
+    async with shop_bot(api, tmp_path / "t.db", clock) as (rt, shop):
+        # a guest's order arrives, then they tap the button on the thank-you page
+        guest = shopify_order(1, 1001, customer_id=None, phone=None, email="guest@example.com")
+        assert (await shop.shopify("orders/create", guest)).status == 200
+        api.text(13, f"/start {thank_you_link(1, expires)}")
+        await eventually(lambda: _purchases(rt, 13, 1))
+        assert (await customer_of(rt, 13)).stage is Stage.CUSTOMER
+        # another buyer taps the button before the shop's webhook reaches the bot
+        api.text(14, f"/start {thank_you_link(2, expires)}")
+        await api.wait_for(lambda: any("connected" in t for t in api.texts_to(14)), timeout=20)
+        other = shopify_order(2, 1002, customer_id=None, phone=None, email="other@example.com")
+        assert (await shop.shopify("orders/create", other)).status == 200
+        await eventually(lambda: _purchases(rt, 14, 1))
+        # the same button used by someone else is refused
+        api.text(15, f"/start {thank_you_link(2, expires)}")
+        await api.wait_for(lambda: len(api.texts_to(15)) == 2, timeout=20)
+        assert "already been used" in api.texts_to(15)[-1]
+        clock.advance(timedelta(days=3))
+        for user in (13, 14):
+            await api.wait_for(
+                lambda u=user: "How is everything with your order so far?" in api.texts_to(u)[-1],
+                timeout=20,
+            )
