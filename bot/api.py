@@ -18,7 +18,7 @@ from bot.flows import linking
 from bot.flows.model import CustomerKey, PurchaseRecorded, StaffAction, StaffVerb
 from bot.storage.protocols import CaseStore, JourneyStore, ShopStore
 
-__all__ = ["link_url", "record_purchase", "remember_shop_customer", "staff_act"]
+__all__ = ["link_url", "record_purchase", "remember_shop_customer", "staff_act", "staff_message"]
 
 LINK_VALIDITY = timedelta(days=30)
 
@@ -120,6 +120,38 @@ async def staff_act(
         key=key,
         case_id=case_id,
         action=verb,
+        staff_name=staff_name,
+        text=text,
+        ref=ref,
+        inbound_id=inbound_id,
+    )
+    return await engine.handle(action)
+
+
+async def staff_message(
+    engine: Engine,
+    journey: JourneyStore,
+    customer: CustomerKey,
+    staff_name: str,
+    text: str,
+    *,
+    ref: str | None = None,
+    inbound_id: str | None = None,
+) -> Outcome:
+    """A staff member writes to a customer unprompted: into their open conversation or case,
+    or a new conversation. Only to customers who started the bot (Telegram lets a bot write to
+    no one else) and have not sent /stop."""
+    if not text.strip():
+        raise InvalidInput("the message is empty")
+    known = await journey.customer(customer)
+    if known is None:
+        raise InvalidInput(f"no customer {customer.id!r}: they must start the bot first")
+    if known.opted_out:
+        raise InvalidInput(f"{customer.id} opted out (/stop): nobody writes to them unprompted")
+    action = StaffAction(
+        key=customer,
+        case_id="",
+        action="message",
         staff_name=staff_name,
         text=text,
         ref=ref,

@@ -53,6 +53,8 @@ def policy_from(
         survey_throttle=settings.survey_throttle,
         recovery_delay=settings.recovery_delay,
         escalation_sla=settings.escalation_sla,
+        business_hours=settings.hours(),
+        inbox_autoclose=settings.inbox_autoclose,
         escalation_triggers=tuple(
             word.strip() for word in settings.escalation_triggers.split(",") if word.strip()
         ),
@@ -146,10 +148,19 @@ async def open_runtime(
             await _referral_secret(settings, storage.meta),
             await link_secret(settings, storage.meta),
         )
-        engine = Engine(storage.journey, policy, clock, on_commit=committed, shop=storage.shop)
+        engine = Engine(
+            storage.journey,
+            policy,
+            clock,
+            on_commit=committed,
+            records=storage.records,
+            shop=storage.shop,
+        )
 
-        async def failed(key: CustomerKey, reason: str, unreachable: bool) -> None:
-            await engine.handle(DeliveryFailed(key=key, reason=reason, unreachable=unreachable))
+        async def failed(key: CustomerKey, reason: str, unreachable: bool, ref: str | None) -> None:
+            await engine.handle(
+                DeliveryFailed(key=key, reason=reason, unreachable=unreachable, ref=ref)
+            )
 
         outbox = Outbox(
             storage.outbox,

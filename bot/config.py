@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.durations import parse_duration
 from bot.errors import ConfigError, InvalidInput
+from bot.flows.hours import BusinessHours, parse_business_hours
 from bot.flows.policy import DEFAULT_RULES, DEFAULT_TRIGGERS, Rule
 from bot.storage.url import DatabaseUrl, parse_database_url
 
@@ -146,6 +147,20 @@ class Settings(BaseSettings):
     escalation_sla: timedelta = Field(
         default=timedelta(minutes=30), validation_alias="ESCALATION_SLA"
     )
+    business_hours: str | None = Field(
+        default=None,
+        validation_alias="BUSINESS_HOURS",
+        description="when staff answer, e.g. 'mon-fri 09:00-18:00 Europe/Berlin'",
+    )
+    inbox_autoclose: timedelta = Field(
+        default=timedelta(days=2), validation_alias="INBOX_AUTOCLOSE"
+    )
+    slack_inbox_channel: str | None = Field(default=None, validation_alias="SLACK_INBOX_CHANNEL")
+    slack_thread_default: Literal["customer", "note"] = Field(
+        default="customer",
+        validation_alias="SLACK_THREAD_DEFAULT",
+        description="where a staff reply in a thread goes unless it starts with send: or note:",
+    )
     # --- the shop: order webhooks, linking a chat to the shop's customer -----------------------
     shopify_webhook_secret: SecretStr | None = Field(
         default=None, validation_alias="SHOPIFY_WEBHOOK_SECRET"
@@ -172,6 +187,42 @@ class Settings(BaseSettings):
     order_reversal_follow_up: Literal["both", "customer", "staff", "none"] = Field(
         default="both", validation_alias="ORDER_REVERSAL_FOLLOW_UP"
     )
+
+    @field_validator("business_hours")
+    @classmethod
+    def _business_hours(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parse_business_hours(value)  # a ValueError says what is wrong
+        return value.strip()
+
+    @field_validator("inbox_autoclose", mode="before")
+    @classmethod
+    def _autoclose_duration(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip() and value.strip()[-1].lower() in "wdhms":
+            try:
+                return parse_duration(value)
+            except InvalidInput as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("inbox_autoclose")
+    @classmethod
+    def _autoclose_positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration, e.g. 2d, 36h or P2D")
+        return value
+
+    def hours(self) -> BusinessHours | None:
+        """BUSINESS_HOURS, read (a time zone left out is TIMEZONE's)."""
+        if self.business_hours is None:
+            return None
+        return parse_business_hours(self.business_hours, self.timezone)
+
+    @property
+    def inbox_channel(self) -> str | None:
+        """Where conversations go: SLACK_INBOX_CHANNEL, else the escalation channel."""
+        return self.slack_inbox_channel or self.slack_escalation_channel
 
     @field_validator("timezone")
     @classmethod

@@ -15,6 +15,7 @@ import json
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -24,7 +25,7 @@ from telegram import Bot
 from telegram.error import Conflict, InvalidToken, NetworkError, TimedOut
 from telegram.ext import Application, ApplicationBuilder
 
-from bot.api import staff_act
+from bot.api import staff_act, staff_message
 from bot.app import Runtime, open_runtime
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
@@ -33,8 +34,9 @@ from bot.delivery.outbox import Channel
 from bot.delivery.ratelimit import RateLimiter
 from bot.delivery.routing import InboxRouter
 from bot.errors import ConfigError, InvalidInput
-from bot.flows.model import Json, StaffVerb
+from bot.flows.model import CustomerKey, Json, StaffVerb
 from bot.handlers.slack import SlackBridge, SlackDesk, make_client, run_socket_mode
+from bot.handlers.slack_records import RecordDesk
 from bot.handlers.staff_log import LogStaffChannel
 from bot.handlers.telegram import (
     ALLOWED_UPDATES,
@@ -91,15 +93,25 @@ async def run_service(
     else:
         log.warning("no Slack settings (SLACK_BOT_TOKEN): staff notifications go to this log")
 
+    clock = clock or SystemClock()
+
     def staff_desk(storage: Storage, renderer: Renderer) -> Channel:
         if slack is None:
             return LogStaffChannel()
         assert settings.slack_escalation_channel is not None
         return SlackDesk(
-            slack, storage.cases, renderer, settings.slack_escalation_channel, settings.slack_oncall
+            slack,
+            storage.cases,
+            renderer,
+            settings.slack_escalation_channel,
+            settings.slack_oncall,
+            inbox_channel=settings.inbox_channel,
+            posts=storage.records,
+            clock=clock,
+            thread_default=settings.slack_thread_default,
         )
 
-    runtime = open_runtime(settings, clock or SystemClock(), {CHANNEL: channel}, staff_desk)
+    runtime = open_runtime(settings, clock, {CHANNEL: channel}, staff_desk)
     # SQLite serves one bot: the claim comes first, so a second bot touches nothing
     async with exclusive_claim(settings.database), runtime as rt:
         if not await _initialize(application, stop):
@@ -202,6 +214,30 @@ def _slack_bridge(settings: Settings, client: AsyncWebClient, rt: Runtime) -> Sl
         day_start = now.astimezone(settings.tz).replace(hour=0, minute=0, second=0, microsecond=0)
         return await desk_summary(rt.storage.reports, settings.survey_scale, day_start, now)
 
+    async def write(key: CustomerKey, name: str, text: str, inbound: str | None) -> str | None:
+        try:
+            await staff_message(rt.engine, rt.storage.journey, key, name, text, inbound_id=inbound)
+        except InvalidInput as exc:
+            return str(exc)
+        return None
+
+    def month_start(now: datetime) -> datetime:
+        local = now.astimezone(settings.tz)
+        return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+    def records(bridge: SlackBridge) -> RecordDesk:
+        return RecordDesk(
+            bridge.app,
+            rt.storage.records,
+            rt.renderer,
+            is_staff=bridge.is_staff,
+            display_name=bridge.display_name,
+            write=write,
+            scale=settings.survey_scale,
+            now=rt.clock.now,
+            month_start=month_start,
+        )
+
     secret = settings.slack_signing_secret
     return SlackBridge(
         client,
@@ -215,6 +251,9 @@ def _slack_bridge(settings: Settings, client: AsyncWebClient, rt: Runtime) -> Sl
         renderer=rt.renderer,
         summary=summary,
         templates=rt.templates,
+        inbox_channel=settings.inbox_channel,
+        thread_default=settings.slack_thread_default,
+        records=records,
     )
 
 

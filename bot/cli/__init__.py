@@ -13,7 +13,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bot.cli import customer, db, purchase, reports, run, shop, simulate, templates
+from bot.cli import customer, customers, db, purchase, reports, run, shop, simulate, templates
 from bot.cli.common import REFUSED, global_options, with_database
 from bot.config import load_settings
 from bot.errors import EscalatorError
@@ -22,7 +22,7 @@ from bot.terminal import inert_lines
 
 __all__ = ["build_parser", "main"]
 
-GROUPS = (run, customer, purchase, simulate, reports, templates, db, shop)
+GROUPS = (run, customer, customers, purchase, simulate, reports, templates, db, shop)
 """Each module adds its commands with `add_parsers(commands)`."""
 
 EXIT_CODES = """exit codes: 0 done, 1 refused (bad configuration or input, nothing found, problems

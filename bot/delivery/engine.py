@@ -23,7 +23,7 @@ from bot.errors import DuplicateInbound, StaleCustomer, StorageError
 from bot.flows import FlowPolicy, decide
 from bot.flows.journey import CUSTOMER_INITIATED, Needs, needs
 from bot.flows.model import ClearButtons, Context, Decision, Event, JobDue, OutMessage
-from bot.storage.protocols import JourneyStore, ShopLookup
+from bot.storage.protocols import JourneyStore, RecordStore, ShopLookup
 from bot.storage.types import Change, OutboxItem
 
 __all__ = ["Engine", "Outcome"]
@@ -49,9 +49,11 @@ class Engine:
         policy: FlowPolicy,
         clock: Clock,
         on_commit: Callable[[bool, bool], None] = lambda messages, jobs: None,
+        records: RecordStore | None = None,
         shop: ShopLookup | None = None,
     ) -> None:
         self._storage = storage
+        self._records = records
         self._shop = shop
         self._policy = policy
         self._clock = clock
@@ -76,7 +78,7 @@ class Engine:
                 if loaded.seen:
                     log.info("ignored a redelivered event for %s", event.key.id)
                     return Outcome.DUPLICATE
-                context = await self._context(need)
+                context = await self._context(need, event)
                 now = self._clock.now()
                 decision = decide(loaded.customer, event, now, self._policy, context)
                 if decision is None:
@@ -98,8 +100,10 @@ class Engine:
             self._on_commit(bool(change.outbox), due_now)
         return Outcome.DONE
 
-    async def _context(self, need: Needs) -> Context | None:
+    async def _context(self, need: Needs, event: Event) -> Context | None:
         """Read what a few events need besides the customer; most need nothing."""
+        if need.export and self._records is not None:
+            return Context(export=await self._records.export(event.key))
         if need.referral_code is None and not need.leaderboard and need.shop is None:
             return None
         referrer = None
@@ -129,6 +133,7 @@ def _to_change(
         schedule=decision.schedule,
         cancel=decision.cancel,
         records=decision.records,
+        erase_by=decision.erase_by,
     )
 
 

@@ -73,7 +73,7 @@ class Outbox:
         clock: Clock,
         customer_channels: Mapping[str, Channel],
         staff_channel: Channel,
-        on_failure: Callable[[CustomerKey, str, bool], Awaitable[object]] | None = None,
+        on_failure: Callable[[CustomerKey, str, bool, str | None], Awaitable[object]] | None = None,
         *,
         defaults: Mapping[str, object] | None = None,
         before_round: Callable[[], Awaitable[object]] | None = None,
@@ -174,7 +174,11 @@ class Outbox:
         """Tell the engine a customer's message failed for good (staff on their case are told)."""
         if self._on_failure is not None and row.audience == "customer":
             try:
-                await self._on_failure(row.key, reason, unreachable)
+                # `ref`: the staff message this was (so staff see that it failed)
+                ref = row.context.get("ref")
+                await self._on_failure(
+                    row.key, reason, unreachable, ref if isinstance(ref, str) else None
+                )
             except Exception:
                 log.exception("could not record the failed delivery of row %s", row.id)
 

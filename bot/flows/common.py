@@ -39,6 +39,8 @@ def new_customer(key: CustomerKey, profile: Profile | None, now: datetime) -> Cu
         updated_at=now,
         first_name=profile.first_name,
         language=profile.language,
+        username=profile.username,
+        last_contact_at=now,
     )
 
 
@@ -49,6 +51,7 @@ def with_profile(customer: Customer, profile: Profile | None) -> Customer:
     return customer.evolve(
         first_name=profile.first_name or customer.first_name,
         language=profile.language or customer.language,
+        username=profile.username or customer.username,
     )
 
 

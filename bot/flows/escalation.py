@@ -33,6 +33,8 @@ from bot.flows.policy import FlowPolicy
 __all__ = [
     "ask_recovery",
     "delivery_failed",
+    "end_conversation",
+    "fate",
     "open_case",
     "recovery_answer",
     "relay",
@@ -55,6 +57,25 @@ def staff_message(template: str, case_id: str, **context: str | None) -> OutMess
     return OutMessage(template, {"case_id": case_id, **context}, audience="staff")
 
 
+def end_conversation(customer: Customer, by: str | None, outcome: str) -> Decision:
+    """Close the customer's open conversation (`outcome`: closed, idle, escalated)."""
+    ident = customer.conversation_id
+    if ident is None:
+        return Decision(customer=customer)
+    customer = customer.evolve(conversation_id=None)
+    return Decision(
+        customer=customer,
+        messages=(
+            staff_message(
+                "staff_conversation_updated", ident, change=outcome, staff_name=by or None
+            ),
+        ),
+        cancel=(CancelJobs(frozenset({JobKind.INBOX_CLOSE})),),
+        records=(CaseChanged(ident, "resolved", by or outcome),),
+        log=(LogEntry(f"conversation_{outcome}", customer.stage, customer.stage, ident),),
+    )
+
+
 def open_case(
     customer: Customer,
     reason: str,
@@ -66,9 +87,13 @@ def open_case(
     silent: bool = False,
 ) -> Decision:
     """Hand the customer to a person: open a case, tell staff, tell the customer (`notice`, by
-    default that a person will answer; nothing when `silent`)."""
+    default that a person will answer; nothing when `silent`). An open conversation becomes
+    part of the case (it is closed as escalated)."""
     if customer.case_id is not None:
         return relay(customer, trigger or reason, policy)
+    if customer.conversation_id is not None:
+        ended = end_conversation(customer, None, "escalated")
+        return ended.then(open_case(ended.customer, reason, trigger, now, policy))
     number = customer.cases_opened + 1
     case_id = f"{customer.id}#{number}"
     pending = customer.dialogue in {
@@ -123,15 +148,19 @@ def sla_due(
     )
 
 
-def delivery_failed(customer: Customer, reason: str, unreachable: bool) -> Decision:
-    """A message to the customer was refused for good; staff handling their case must know."""
+def delivery_failed(
+    customer: Customer, reason: str, unreachable: bool, ref: str | None = None
+) -> Decision:
+    """A message to the customer was refused for good; staff handling their case or
+    conversation must know (and the staff message that failed, `ref`, is marked)."""
     log: tuple[LogEntry, ...] = ()
     if unreachable and not customer.unreachable:
         customer = customer.evolve(unreachable=True)
         log = (LogEntry("unreachable", customer.stage, customer.stage, reason[:200]),)
     messages: tuple[OutMessage, ...] = ()
-    if customer.case_id is not None:
-        messages = (staff_message("staff_delivery_failed", customer.case_id, reason=reason[:500]),)
+    desk = customer.case_id or customer.conversation_id
+    if desk is not None:
+        messages = (staff_message("staff_delivery_failed", desk, reason=reason[:500], ref=ref),)
     return Decision(customer=customer, messages=messages, log=log)
 
 
@@ -163,8 +192,9 @@ def staff_action(
     match action.action:
         case "claim":
             return _claim(customer, case_id, name)
-        case "reply":
-            return _staff_reply(customer, case_id, name, action.text, policy)
+        case "reply" | "message":
+            copy = action.action == "message"
+            return _staff_reply(customer, case_id, name, action.text, policy, action.ref, copy)
         case "note":
             text = action.text[: policy.max_text_length]
             saved = staff_message("staff_note_saved", case_id, staff_name=name, ref=action.ref)
@@ -173,8 +203,10 @@ def staff_action(
                 messages=(saved,),
                 records=(Line("note", text, name, case_id),),
             )
-        case "resolve" | "handback":
+        case "resolve" | "handback" | "close":
             return _close(customer, case_id, name, now, policy, recover=action.action == "resolve")
+        case "escalate":  # it is a case already
+            return Decision(customer=customer)
     raise AssertionError(action.action)  # pragma: no cover
 
 
@@ -189,7 +221,13 @@ def _claim(customer: Customer, case_id: str, name: str) -> Decision:
 
 
 def _staff_reply(
-    customer: Customer, case_id: str, name: str, text: str, policy: FlowPolicy
+    customer: Customer,
+    case_id: str,
+    name: str,
+    text: str,
+    policy: FlowPolicy,
+    ref: str | None = None,
+    copy: bool = False,
 ) -> Decision:
     text = text.strip()[: policy.max_text_length]
     if not text:
@@ -202,13 +240,24 @@ def _staff_reply(
     claimed = Decision(customer=customer)
     if customer.case_claimed_by is None:
         claimed = _claim(customer, case_id, name)  # answering a case is taking it
+    to_customer = reply(claimed.customer, "staff_reply", staff_name=name, text=text, ref=ref)
     return claimed.then(
         Decision(
             customer=claimed.customer,
-            messages=(reply(claimed.customer, "staff_reply", staff_name=name, text=text),),
+            messages=(to_customer, *fate(case_id, name, text, ref, copy)),
             records=(Line("staff", text, name, case_id),),
         )
     )
+
+
+def fate(ident: str, name: str, text: str, ref: str | None, copy: bool) -> tuple[OutMessage, ...]:
+    """Staff see what became of their message: a reaction on it in the thread (`ref`), or,
+    written elsewhere (a form, a command), a copy of it in the thread."""
+    if ref is not None:
+        return (staff_message("staff_reply_sent", ident, ref=ref),)
+    if copy:
+        return (staff_message("staff_reply_copy", ident, staff_name=name, text=text),)
+    return ()
 
 
 def _close(

@@ -36,6 +36,10 @@ def job_problems(customer: Customer, jobs: Sequence[tuple[JobKind, str]]) -> lis
             customer.case_id != subject or customer.case_claimed_by is not None
         ):
             problems.append(f"{customer.id}: an SLA reminder about {subject}, which is not waiting")
+        if kind is JobKind.INBOX_CLOSE and customer.conversation_id != subject:
+            problems.append(
+                f"{customer.id}: an idle close of {subject or 'no conversation'}, which is not open"
+            )
         if kind is JobKind.RECOVERY and (
             subject != latest_case(customer) or customer.case_id is not None
         ):

@@ -13,8 +13,10 @@ from datetime import datetime
 from bot.flows import (
     checkin,
     escalation,
+    inbox,
     linking,
     onboarding,
+    privacy,
     purchase,
     recognition,
     referral,
@@ -57,7 +59,19 @@ from bot.flows.policy import FlowPolicy
 
 __all__ = ["COMMANDS", "CUSTOMER_INITIATED", "Needs", "decide", "needs"]
 
-COMMANDS = ("start", "help", "stop", "status", "refer", "badges", "leaderboard", "link")
+COMMANDS = (
+    "start",
+    "help",
+    "human",
+    "stop",
+    "status",
+    "refer",
+    "badges",
+    "leaderboard",
+    "mydata",
+    "forget",
+    "link",
+)
 """Commands a customer can send; `me` is an alias of `status`."""
 
 CUSTOMER_INITIATED = (Start, Text, ButtonPress, Command, NonText, ContactShared)
@@ -72,10 +86,13 @@ class Needs:
     history: bool = False
     leaderboard: bool = False
     referral_code: str | None = None
+    export: bool = False
     shop: ShopNeeds | None = None
 
 
 def needs(event: Event) -> Needs:
+    if isinstance(event, Command) and event.name == "mydata":
+        return Needs(export=True)
     if isinstance(event, Command) and event.name in {"status", "me"}:
         return Needs(history=True)
     if isinstance(event, Command) and event.name == "leaderboard":
@@ -124,7 +141,7 @@ def decide(
         # Someone wrote before /start (e.g. after clearing the chat): capture, then answer.
         return captured.then(_route(captured.customer, event, now, policy, context))
     if isinstance(event, CUSTOMER_INITIATED):
-        customer = with_profile(customer, event.profile)
+        customer = with_profile(customer, event.profile).evolve(last_contact_at=now)
         if customer.unreachable:
             # They are writing to us, so they have unblocked the bot.
             customer = customer.evolve(unreachable=False)
@@ -149,7 +166,7 @@ def _route(
         case Start(payload=payload):
             return onboarding.restart(customer, payload, now, policy)
         case Command(name=name, args=args):
-            return _command(customer, name, args, context, policy)
+            return _command(customer, name, args, now, policy, context)
         case ButtonPress(data=data):
             return _button(customer, data, now, policy)
         case Text(text=text):
@@ -157,7 +174,7 @@ def _route(
         case ContactShared():
             return shop.contact(customer, event, policy)
         case NonText(kind=kind):
-            return _non_text(customer, kind, policy)
+            return _non_text(customer, kind, now, policy)
         case JobDue(kind=JobKind.CHECKIN, payload=payload):
             return checkin.ask(customer, payload, now, policy)
         case JobDue(kind=JobKind.SURVEY):
@@ -179,8 +196,10 @@ def _route(
             return referral.friend_converted(customer, str(payload.get("friend", "")), policy)
         case JobDue(kind=JobKind.AWARD, payload=payload):
             return _monthly_award(customer, payload, policy)
-        case DeliveryFailed(reason=reason, unreachable=unreachable):
-            return escalation.delivery_failed(customer, reason, unreachable)
+        case JobDue(kind=JobKind.INBOX_CLOSE, payload=payload):
+            return inbox.autoclose_due(customer, str(payload.get("conversation_id", "")))
+        case DeliveryFailed(reason=reason, unreachable=unreachable, ref=ref):
+            return escalation.delivery_failed(customer, reason, unreachable, ref)
         case PurchaseRecorded(order_id=order_id, amount=amount, order=order, refunds=refunds):
             return purchase.purchase(
                 customer, order_id, amount, now, policy, order=order, refunds=refunds
@@ -191,17 +210,32 @@ def _route(
             return purchase.refund(customer, event, now, policy)
         case Blocked():
             return escalation.delivery_failed(customer, "the customer blocked the bot", True)
+        case StaffAction(case_id=case_id, action=action) if action == "message" or (
+            case_id != customer.case_id and inbox.is_conversation(customer, case_id)
+        ):
+            return inbox.staff_action(customer, event, now, policy)
         case StaffAction():
             return escalation.staff_action(customer, event, now, policy)
     raise AssertionError(f"unrouted event {event!r}")  # pragma: no cover - exhaustive match
 
 
 def _command(
-    customer: Customer, name: str, args: tuple[str, ...], context: Context, policy: FlowPolicy
+    customer: Customer,
+    name: str,
+    args: tuple[str, ...],
+    now: datetime,
+    policy: FlowPolicy,
+    context: Context,
 ) -> Decision:
     match name:
         case "help":
             return onboarding.help_(customer, shop=policy.shop_linking)
+        case "human":
+            return inbox.human(customer, now, policy)
+        case "mydata":
+            return privacy.my_data(customer, context.export)
+        case "forget":
+            return privacy.ask_forget(customer)
         case "stop":
             return onboarding.opt_out(customer)
         case "status" | "me":
@@ -223,9 +257,13 @@ def _command(
 
 
 def _button(customer: Customer, data: str, now: datetime, policy: FlowPolicy) -> Decision:
+    if data == onboarding.HUMAN:
+        return inbox.human(customer, now, policy)
     parsed = parse_button_data(data)
     if parsed is not None and parsed[0] == customer.question_id:
         value = parsed[1]
+        if value in privacy.ANSWERS:
+            return privacy.answer_forget(customer, value)
         match customer.dialogue:
             case DialogueState.AWAITING_CHECKIN if value in checkin.ANSWERS:
                 return checkin.answer(customer, value, now, policy)
@@ -266,10 +304,12 @@ def _text(
             sorted_out = cleaned.lower().strip("!. ") in _YES
             return kept.then(escalation.recovery_answer(customer, sorted_out, now, policy, cleaned))
     engaged = engage(customer)
-    if policy.shop_linking and shop.looks_like_order_number(cleaned):
+    # linking by what they type, unless they are talking to a person (who may have asked)
+    linking_by_text = policy.shop_linking and customer.conversation_id is None
+    if linking_by_text and shop.looks_like_order_number(cleaned):
         linked = shop.typed_order(engaged.customer, cleaned, context.shop, now, policy)
         return kept.then(engaged).then(linked)
-    if policy.shop_linking and shop.looks_like_email(cleaned):
+    if linking_by_text and shop.looks_like_email(cleaned):
         return kept.then(engaged).then(shop.typed_email(engaged.customer))
     trigger = policy.trigger_in(cleaned)
     if trigger is not None:
@@ -277,19 +317,17 @@ def _text(
         return kept.then(engaged).then(
             escalation.open_case(engaged.customer, reason, cleaned, now, policy)
         )
-    return kept.then(engaged).then(
-        Decision(
-            customer=engaged.customer,
-            messages=(reply(engaged.customer, "fallback", too_long=len(cleaned) > 4096),),
-        )
-    )
+    # nothing was waiting for this message: a person reads it (the line is kept by `talk`)
+    return engaged.then(inbox.talk(engaged.customer, cleaned, now, policy))
 
 
-def _non_text(customer: Customer, kind: str, policy: FlowPolicy) -> Decision:
+def _non_text(customer: Customer, kind: str, now: datetime, policy: FlowPolicy) -> Decision:
     """A sticker or photo: they are talking to us, but we can only read text."""
     kind = kind[:32]
     if customer.case_id is not None:
         return escalation.relay(customer, f"[{kind}]", policy)
+    if customer.conversation_id is not None and customer.dialogue == DialogueState.IDLE:
+        return inbox.talk(customer, f"[{kind}]", now, policy)
     if customer.dialogue == DialogueState.AWAITING_RATING:
         return satisfaction.unusable_answer(customer, policy)
     pending = customer.dialogue != DialogueState.IDLE

@@ -96,6 +96,7 @@ class Profile:
 
     first_name: str | None = None
     language: str | None = None
+    username: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,14 @@ class Customer:
     badges: tuple[str, ...] = ()
     leaderboard_opt_in: bool = False
     history: tuple[HistoryEntry, ...] = ()
+    username: str | None = None
+    """The platform's public handle (Telegram @username), if they have one."""
+    conversation_id: str | None = None
+    """The open conversation with staff, if any: lighter than a case (the bot keeps working),
+    but what the customer writes unprompted goes to a person."""
+    conversations_opened: int = 0
+    last_contact_at: datetime | None = None
+    """When the customer last wrote, pressed or commanded anything."""
 
     @property
     def id(self) -> str:
@@ -214,6 +223,7 @@ class JobKind(StrEnum):
     REFERRAL_JOINED = "referral_joined"
     REFERRAL_CONVERTED = "referral_converted"
     AWARD = "award"
+    INBOX_CLOSE = "inbox_close"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -280,12 +290,14 @@ class ContactShared(_Inbound):
     """It is the sender's own contact (Telegram's `contact.user_id` is theirs)."""
 
 
-StaffVerb = Literal["claim", "reply", "note", "resolve", "handback"]
+StaffVerb = Literal["claim", "reply", "note", "resolve", "handback", "close", "escalate", "message"]
 
 
 @dataclass(frozen=True, kw_only=True)
 class StaffAction(_Inbound):
-    """A staff member acting on a case; `key` is the case's customer."""
+    """A staff member acting on a case or conversation; `key` is its customer. `message`
+    writes to the customer unprompted: into their open conversation, or a new one (`case_id`
+    is then empty)."""
 
     case_id: str
     action: StaffVerb
@@ -301,6 +313,8 @@ class DeliveryFailed(_Inbound):
 
     reason: str
     unreachable: bool = False
+    ref: str | None = None
+    """The staff desk's id of the staff message that could not be delivered, if it was one."""
 
 
 Event: TypeAlias = (
@@ -411,6 +425,9 @@ class CaseOpened:
     case_id: str
     reason: str
     trigger: str | None
+    kind: Literal["case", "conversation"] = "case"
+    """A conversation is kept like a case (one thread on the staff desk, the same relay) but
+    carries no SLA and does not pause the bot."""
 
 
 @dataclass(frozen=True)
@@ -565,6 +582,8 @@ class Context:
     referrer: Customer | None = None
     leaderboard: tuple[LeaderRow, ...] = ()
     shop: ShopContext | None = None
+    export: Mapping[str, Json] | None = None
+    """Everything held about the customer (for `/mydata`)."""
 
 
 @dataclass(frozen=True)
@@ -577,6 +596,9 @@ class Decision:
     cancel: tuple[CancelJobs, ...] = ()
     log: tuple[LogEntry, ...] = ()
     records: tuple[Record, ...] = ()
+    erase_by: str | None = None
+    """Erase the customer's personal data once this decision is written (who asked for it);
+    only the messages of this decision are kept, to be delivered."""
 
     def then(self, other: Decision) -> Decision:
         """Chain a further decision taken on this one's resulting customer."""
@@ -587,4 +609,5 @@ class Decision:
             cancel=self.cancel + other.cancel,
             log=self.log + other.log,
             records=self.records + other.records,
+            erase_by=other.erase_by or self.erase_by,
         )

@@ -9,6 +9,7 @@ from bot.flows import referral
 from bot.flows.common import reply
 from bot.flows.dialogue import DIALOGUE, DialogueState, DialogueTrigger
 from bot.flows.model import (
+    Button,
     CancelJobs,
     ClearButtons,
     Customer,
@@ -17,11 +18,12 @@ from bot.flows.model import (
     Json,
     LogEntry,
     Outbound,
+    OutMessage,
     ScheduleJob,
 )
 from bot.flows.policy import FlowPolicy
 
-__all__ = ["capture", "help_", "opt_out", "restart", "status"]
+__all__ = ["HUMAN", "capture", "help_", "opt_out", "restart", "status"]
 
 # Telegram deep-link payloads are at most 64 characters of [A-Za-z0-9_-]; anything else that
 # reaches us (a hand-typed `/start <junk>`) is kept out of the customer's recorded source.
@@ -106,9 +108,18 @@ def opt_out(customer: Customer) -> Decision:
     )
 
 
+HUMAN = "human"
+"""The data of the "Talk to a person" button (not a question: it is never stale)."""
+
+
 def help_(customer: Customer, shop: bool = False) -> Decision:
     """`/help`; `shop`: the shop sends its orders, so `/link` is worth mentioning."""
-    return Decision(customer=customer, messages=(reply(customer, "help", shop=shop),))
+    message = reply(customer, "help", shop=shop)
+    talk = (Button("button_human", HUMAN),)
+    return Decision(
+        customer=customer,
+        messages=(OutMessage(message.template, message.context, buttons=(talk,)),),
+    )
 
 
 def status(customer: Customer) -> Decision:

@@ -49,6 +49,8 @@ __all__ = [
 ]
 
 MICROS = 1_000_000
+ERASED = "erased"
+"""The channel of a tombstone: what is left of a customer who had their data erased."""
 
 
 class OrderStatus(StrEnum):
@@ -297,6 +299,8 @@ def journey_events(order: Order) -> list[Event]:
     if order.customer_id is None:
         return []
     key = CustomerKey.parse(order.customer_id)
+    if key.channel == ERASED:
+        return []  # its customer had their data erased: nobody to tell, nothing to count
     unsettled = tuple(refund.refund_id for refund in order.refunds if not refund.applied)
     amount = format_money(order.amount_micros)
     if order.applied is Applied.NONE and order.status is OrderStatus.PAID:

@@ -7,7 +7,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
-__all__ = ["DEFAULT_RULES", "DEFAULT_TRIGGERS", "FlowPolicy", "Rule", "ScoreGroup", "score_group"]
+from bot.flows.hours import BusinessHours
+
+__all__ = [
+    "DEFAULT_RULES",
+    "DEFAULT_TRIGGERS",
+    "FlowPolicy",
+    "Rule",
+    "ScoreGroup",
+    "group_scores",
+    "score_group",
+]
 
 ScoreGroup = Literal["promoter", "passive", "detractor"]
 
@@ -19,6 +29,14 @@ def score_group(scale: str, score: int) -> ScoreGroup:
     if scale == "nps":
         return "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
     return "promoter" if score >= 5 else "passive" if score >= 4 else "detractor"
+
+
+def group_scores(scale: str, group: ScoreGroup) -> tuple[int, int]:
+    """The lowest and highest score of `group` on `scale` (the inverse of `score_group`), so
+    storage can filter by group without knowing the rule."""
+    scores = range(0, 11) if scale == "nps" else range(1, 6)
+    members = [score for score in scores if score_group(scale, score) == group]
+    return min(members), max(members)
 
 
 DEFAULT_TRIGGERS = (
@@ -100,6 +118,10 @@ class FlowPolicy:
     looking them up (order numbers are often sequential: they must not be guessed)."""
     reversal_follow_up: Literal["both", "customer", "staff", "none"] = "both"
     """After a refund or cancellation: a recovery message to the customer, a case for staff."""
+    business_hours: BusinessHours | None = None
+    """When a person answers conversations; None: no promise about when."""
+    inbox_autoclose: timedelta = timedelta(days=2)
+    """A conversation nobody wrote in for this long closes itself."""
     _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

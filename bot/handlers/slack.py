@@ -32,13 +32,15 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.clock import Clock, SystemClock
 from bot.delivery.outbox import Rendered
 from bot.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from bot.flows.model import CustomerKey, Json, StaffVerb
+from bot.handlers.slack_records import RecordDesk
 from bot.handlers.slack_templates import TemplateDesk
 from bot.messages.templates import Format, Renderer
 from bot.messages.versions import TemplateVersions
-from bot.storage.protocols import CaseStore
+from bot.storage.protocols import CaseStore, RecordStore
 from bot.storage.types import OutboxRow
 
 __all__ = ["SlackBridge", "SlackDesk", "make_client", "slack_to_plain"]
@@ -49,10 +51,21 @@ CASE_ACTIONS: dict[str, StaffVerb] = {
     "case_claim": "claim",
     "case_resolve": "resolve",
     "case_handback": "handback",
+    "conv_close": "close",
+    "conv_escalate": "escalate",
 }
 THREAD_TEMPLATES = frozenset(
-    {"staff_customer_message", "staff_delivery_failed", "staff_error", "staff_note_saved"}
+    {
+        "staff_customer_message",
+        "staff_delivery_failed",
+        "staff_error",
+        "staff_note_saved",
+        "staff_reply_copy",
+    }
 )
+CARD_TEMPLATES = frozenset({"staff_case_opened", "staff_conversation_opened"})
+FATES = {"sent": "white_check_mark", "internal": "lock", "failed": "x"}
+"""The reaction that tells staff what became of their message in a thread."""
 
 
 def make_client(token: str, base_url: str) -> AsyncWebClient:
@@ -120,82 +133,140 @@ class SlackDesk:
         renderer: Renderer,
         channel: str,
         oncall: str | None,
+        *,
+        inbox_channel: str | None = None,
+        posts: RecordStore | None = None,
+        clock: Clock | None = None,
+        thread_default: str = "customer",
     ) -> None:
         self._client = client
         self._cases = cases
         self._renderer = renderer
         self._channel = channel
-        self.extra_context: Mapping[str, object] = {"oncall": mention(oncall)}
+        self._inbox_channel = inbox_channel or channel
+        self._posts = posts
+        self._clock = clock or SystemClock()
+        self._thread_default = thread_default
+        self.extra_context: Mapping[str, object] = {
+            "oncall": mention(oncall),
+            "thread_default": thread_default,
+        }
 
     async def send(self, row: OutboxRow, message: Rendered) -> str | None:
+        if row.template == "staff_erased":
+            await self._erase(row, message)
+            return None
         case_id = row.context.get("case_id")
         if not isinstance(case_id, str) or message.case is None:
             response = await _call(
                 self._client.chat_postMessage(channel=self._channel, text=message.text)
             )
+            await self._remember(row, self._channel, str(response["ts"]))
             return str(response["ts"])
         thread = await self._cases.thread(case_id)
-        if row.template == "staff_case_opened" or thread is None:
-            return await self._post_card(case_id, message)
+        if row.template in CARD_TEMPLATES or thread is None:
+            return await self._post_card(row, case_id, message)
         channel, ts = thread
-        if row.template == "staff_note_saved" and isinstance(row.context.get("ref"), str):
-            await self._react(channel, str(row.context["ref"]))
+        ref = row.context.get("ref")
+        if row.template == "staff_note_saved" and isinstance(ref, str):
+            await self._react(channel, ref, FATES["internal"])
             return None
+        if row.template == "staff_reply_sent" and isinstance(ref, str):
+            await self._react(channel, ref, FATES["sent"])
+            return None
+        if row.template == "staff_delivery_failed" and isinstance(ref, str):
+            await self._unreact(channel, ref, FATES["sent"])
+            await self._react(channel, ref, FATES["failed"])
         if row.template == "staff_sla_reminder":
             link = await _call(self._client.chat_getPermalink(channel=channel, message_ts=ts))
             text = f"{message.text} <{link['permalink']}|Open the case>"
             response = await _call(self._client.chat_postMessage(channel=channel, text=text))
+            await self._remember(row, channel, str(response["ts"]))
             return str(response["ts"])
         if row.template not in THREAD_TEMPLATES:
             await self._update_card(channel, ts, message.case)
         response = await _call(
             self._client.chat_postMessage(channel=channel, thread_ts=ts, text=message.text)
         )
+        await self._remember(row, channel, str(response["ts"]))
         return str(response["ts"])
+
+    async def _remember(self, row: OutboxRow, channel: str, ts: str) -> None:
+        """Keep where the bot wrote about the customer, so erasing them can edit it."""
+        if self._posts is not None:
+            await self._posts.remember_post(row.key, channel, ts, self._clock.now())
+
+    async def _erase(self, row: OutboxRow, message: Rendered) -> None:
+        channel, ts = row.context.get("channel"), row.context.get("ts")
+        if not isinstance(channel, str) or not isinstance(ts, str):
+            return
+        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": message.text[:3000]}}]
+        try:
+            await _call(
+                self._client.chat_update(channel=channel, ts=ts, text=message.text, blocks=blocks)
+            )
+        except PermanentDeliveryError as exc:
+            # deleted by someone meanwhile: nothing of theirs is left there to erase
+            if "message_not_found" not in str(exc) and "channel_not_found" not in str(exc):
+                raise
 
     async def clear_buttons(self, key: CustomerKey, platform_message_id: str | None) -> None:
         return None
 
-    async def _post_card(self, case_id: str, message: Rendered) -> str:
+    async def _post_card(self, row: OutboxRow, case_id: str, message: Rendered) -> str:
         assert message.case is not None
+        target = self._inbox_channel if _is_conversation(message.case) else self._channel
         response = await _call(
             self._client.chat_postMessage(
-                channel=self._channel, text=message.text, blocks=self._card(message.case)
+                channel=target, text=message.text, blocks=self._card(message.case)
             )
         )
         channel, ts = str(response["channel"]), str(response["ts"])
         await self._cases.save_thread(case_id, channel, ts)
+        await self._remember(row, channel, ts)
         return ts
 
+    def _card_text(self, case: Mapping[str, Json]) -> str:
+        template = "staff_conversation_card" if _is_conversation(case) else "staff_case_card"
+        context = {"case": case, "thread_default": self._thread_default}
+        return self._renderer.render(template, context, locale=None, fmt=Format.MRKDWN)
+
     async def _update_card(self, channel: str, ts: str, case: Mapping[str, Json]) -> None:
-        text = self._renderer.render(
-            "staff_case_card", {"case": case}, locale=None, fmt=Format.MRKDWN
-        )
+        text = self._card_text(case)
         await _call(
             self._client.chat_update(channel=channel, ts=ts, text=text, blocks=self._card(case))
         )
 
-    async def _react(self, channel: str, ts: str) -> None:
+    async def _react(self, channel: str, ts: str, name: str) -> None:
         try:
-            await _call(self._client.reactions_add(channel=channel, timestamp=ts, name="lock"))
+            await _call(self._client.reactions_add(channel=channel, timestamp=ts, name=name))
         except PermanentDeliveryError as exc:
             if "already_reacted" not in str(exc):
                 raise
 
+    async def _unreact(self, channel: str, ts: str, name: str) -> None:
+        try:
+            await _call(self._client.reactions_remove(channel=channel, timestamp=ts, name=name))
+        except PermanentDeliveryError as exc:
+            log.info("reaction %s not removed: %s", name, exc)
+
     def _card(self, case: Mapping[str, Json]) -> list[dict[str, Any]]:
-        body = self._renderer.render(
-            "staff_case_card", {"case": case}, locale=None, fmt=Format.MRKDWN
-        )
+        body = self._card_text(case)
         blocks: list[dict[str, Any]] = [
             {"type": "section", "text": {"type": "mrkdwn", "text": body[:3000]}}
         ]
-        if case.get("status") != "resolved":
-            buttons = []
-            for action_id, label, style in (
+        actions = (
+            (("conv_close", "button_close", None), ("conv_escalate", "button_make_case", "danger"))
+            if _is_conversation(case)
+            else (
                 ("case_claim", "button_claim", "primary"),
                 ("case_resolve", "button_resolve", None),
                 ("case_handback", "button_handback", None),
-            ):
+            )
+        )
+        if case.get("status") != "resolved":
+            buttons = []
+            for action_id, label, style in actions:
                 if action_id == "case_claim" and case.get("claimed_by"):
                     continue
                 text = self._renderer.render(label, {}, locale=None, fmt=Format.TEXT)
@@ -210,6 +281,10 @@ class SlackDesk:
                 buttons.append(button)
             blocks.append({"type": "actions", "block_id": "case_actions", "elements": buttons})
         return blocks
+
+
+def _is_conversation(case: Mapping[str, Json]) -> bool:
+    return case.get("kind") == "conversation"
 
 
 StaffAct = Callable[[str, StaffVerb, str, str, str | None, str | None], Awaitable[object]]
@@ -233,9 +308,14 @@ class SlackBridge:
         renderer: Renderer,
         summary: Summary,
         templates: TemplateVersions | None = None,
+        inbox_channel: str | None = None,
+        thread_default: str = "customer",
+        records: Callable[[SlackBridge], RecordDesk] | None = None,
     ) -> None:
         self._client = client
         self._channel = channel
+        self._channels = frozenset({channel, inbox_channel or channel})
+        self._thread_default = thread_default
         self._staff_users = staff_users
         self._staff_group = staff_group
         self._admin_users = admin_users
@@ -261,6 +341,7 @@ class SlackBridge:
             if templates is None
             else TemplateDesk(self.app, templates, renderer, self.is_admin, self.display_name)
         )
+        self.records = None if records is None else records(self)
 
     # --- who may act ----------------------------------------------------------------------
 
@@ -329,7 +410,7 @@ class SlackBridge:
     async def _on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         thread_ts = event.get("thread_ts")
         if (
-            event.get("channel") != self._channel
+            event.get("channel") not in self._channels
             or not thread_ts
             or thread_ts == event.get("ts")
             or event.get("subtype") not in (None, "thread_broadcast")
@@ -344,9 +425,12 @@ class SlackBridge:
             await self._refuse(event["channel"], user, thread_ts)
             return
         text = slack_to_plain(event.get("text", "")).strip()
-        verb: StaffVerb = "reply"
+        # where a plain reply goes is the operator's choice; a prefix decides for one message
+        verb: StaffVerb = "note" if self._thread_default == "note" else "reply"
         if text.lower().startswith("note:"):
             verb, text = "note", text[5:].strip()
+        elif text.lower().startswith("send:"):
+            verb, text = "reply", text[5:].strip()
         event_id = body.get("event_id")
         inbound = f"slack:{event_id}" if event_id else f"slack:{event['channel']}:{event['ts']}"
         await self._act(case_id, verb, await self.display_name(user), text, event["ts"], inbound)
@@ -362,6 +446,8 @@ class SlackBridge:
         blocks: list[dict[str, Any]] = [
             {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
         ]
+        if self.records is not None and await self.is_staff(user):
+            blocks.extend(await self.records.home_blocks())
         if self._template_desk is not None and self.is_admin(user):
             label = self._renderer.render("button_edit_messages", {}, locale=None, fmt=Format.TEXT)
             button = {
@@ -388,8 +474,12 @@ class SlackBridge:
                 )
                 await respond(text=text, response_type="ephemeral")
             return
+        verb, _, rest = command.get("text", "").strip().partition(" ")
         if not await self.is_staff(user):
             text = self._renderer.render("staff_not_allowed", {}, locale=None, fmt=Format.MRKDWN)
+        elif verb.lower() in {"find", "message"} and self.records is not None:
+            await self._records_command(verb.lower(), rest.strip(), command, respond)
+            return
         elif command.get("text", "").strip().lower() == "help":
             text = self._renderer.render("staff_help", {}, locale=None, fmt=Format.MRKDWN)
         else:
@@ -397,6 +487,49 @@ class SlackBridge:
                 "staff_summary", await self._summary(), locale=None, fmt=Format.MRKDWN
             )
         await respond(text=text, response_type="ephemeral")
+
+    async def _records_command(
+        self, verb: str, rest: str, command: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        assert self.records is not None
+        if verb == "find" or not rest:
+            blocks = await self.records.find(rest)
+            await respond(text=rest or "find", blocks=blocks, response_type="ephemeral")
+            return
+        who, _, text = rest.partition(" ")
+        if not text.strip():
+            # no text: the customer's view, with a box to write to them
+            opened = await self.records.open_view(
+                self._client, command["trigger_id"], _customer_id(who)
+            )
+            if not opened:
+                await respond(text=self._problem("unknown", who), response_type="ephemeral")
+            return
+        problem = await self.records.write(
+            CustomerKey.parse(_customer_id(who)),
+            await self.display_name(command["user_id"]),
+            text.strip(),
+            None,
+        )
+        if problem is not None:
+            await respond(text=problem, response_type="ephemeral")
+        else:
+            sent = self._renderer.render("staff_reply_sent", {}, locale=None, fmt=Format.MRKDWN)
+            await respond(text=sent, response_type="ephemeral")
+
+    def _problem(self, problem: str, who: str) -> str:
+        return self._renderer.render(
+            "staff_error",
+            {"problem": problem, "case_id": who, "action": "message"},
+            locale=None,
+            fmt=Format.MRKDWN,
+        )
+
+
+def _customer_id(text: str) -> str:
+    """A customer named on the command line: `telegram:123`, or a bare Telegram id."""
+    text = text.strip()
+    return text if ":" in text else f"telegram:{text}"
 
 
 async def run_socket_mode(app: AsyncApp, app_token: str, stop: asyncio.Event) -> None:

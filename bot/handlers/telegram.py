@@ -36,6 +36,7 @@ from telegram import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     KeyboardButton,
     Message,
     ReplyKeyboardMarkup,
@@ -139,7 +140,11 @@ def to_event(update: Update) -> Translation:
         return ButtonPress(
             key=_key(query.from_user.id),
             inbound_id=inbound,
-            profile=Profile(query.from_user.first_name, query.from_user.language_code),
+            profile=Profile(
+                query.from_user.first_name,
+                query.from_user.language_code,
+                query.from_user.username,
+            ),
             data=query.data or "",
         )
     if update.message is not None:
@@ -157,7 +162,7 @@ def _message_event(message: Message, inbound: str) -> Translation:
     common: dict[str, Any] = {
         "key": _key(user.id),
         "inbound_id": inbound,
-        "profile": Profile(user.first_name, user.language_code),
+        "profile": Profile(user.first_name, user.language_code, user.username),
     }
     if message.contact is not None:
         own = message.contact.user_id is not None and message.contact.user_id == user.id
@@ -265,6 +270,10 @@ class TelegramChannel:
         chat_id = int(row.key.external_id)
         markup = _keyboard(message.buttons)
         parts = split_text(message.text)
+        attachment = row.context.get("attachment")
+        if len(parts) > 1 and isinstance(attachment, dict):
+            # too long for one message, and there is a file of it: send the file instead
+            return await self._send_file(row, attachment, parts[0])
         sent: Message | None = None
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
@@ -278,6 +287,23 @@ class TelegramChannel:
                     )
                 )
         return None if sent is None else str(sent.message_id)
+
+    async def _send_file(self, row: OutboxRow, data: Mapping[str, Any], intro: str) -> str:
+        name = row.context.get("file_name")
+        body = json.dumps(data, ensure_ascii=False, indent=2).encode()
+        document = InputFile(body, filename=name if isinstance(name, str) else "data.json")
+        # the caption is the message's opening (at most 1024 characters, cut at a line end)
+        caption = intro[: intro.rfind("\n", 0, 1024)] if len(intro) > 1024 else intro
+        async with self._limiter.slot(row.key.external_id):
+            sent = await _call(
+                self._bot.send_document(
+                    int(row.key.external_id),
+                    document,
+                    caption=caption or None,
+                    parse_mode=ParseMode.HTML,
+                )
+            )
+        return str(sent.message_id)
 
     async def clear_buttons(self, key: CustomerKey, platform_message_id: str | None) -> None:
         if platform_message_id is None:

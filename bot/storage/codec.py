@@ -58,6 +58,10 @@ CUSTOMER_COLUMNS = (
     "promoter_streak",
     "badges",
     "leaderboard_opt_in",
+    "username",
+    "conversation_id",
+    "conversations_opened",
+    "last_contact_at",
 )
 CUSTOMER_LIST = ", ".join(CUSTOMER_COLUMNS)
 _AT = {name: index for index, name in enumerate(CUSTOMER_COLUMNS)}
@@ -109,6 +113,10 @@ def customer_to_row(customer: Customer) -> tuple[object, ...]:
         customer.promoter_streak,
         dump(list(customer.badges)),
         int(customer.leaderboard_opt_in),
+        customer.username,
+        customer.conversation_id,
+        customer.conversations_opened,
+        None if customer.last_contact_at is None else epoch(customer.last_contact_at),
     )
 
 
@@ -116,6 +124,7 @@ def customer_from_row(row: Sequence[Any], history: tuple[HistoryEntry, ...] = ()
     """A customer from a row of `CUSTOMER_COLUMNS`."""
     at = _AT
     last_survey = row[at["last_survey_at"]]
+    last_contact = row[at["last_contact_at"]]
     return Customer(
         key=CustomerKey(row[at["channel"]], row[at["external_id"]]),
         stage=Stage(row[at["stage"]]),
@@ -143,6 +152,10 @@ def customer_from_row(row: Sequence[Any], history: tuple[HistoryEntry, ...] = ()
         badges=tuple(json.loads(row[at["badges"]])),
         leaderboard_opt_in=bool(row[at["leaderboard_opt_in"]]),
         history=history,
+        username=row[at["username"]],
+        conversation_id=row[at["conversation_id"]],
+        conversations_opened=int(row[at["conversations_opened"]]),
+        last_contact_at=None if last_contact is None else moment(last_contact),
     )
 
 

@@ -30,6 +30,7 @@ from bot.flows.model import (
     Customer,
     CustomerKey,
     HistoryEntry,
+    Json,
     LeaderRow,
     OrderKey,
     ShopContext,
@@ -41,6 +42,9 @@ from bot.storage.types import (
     CaseView,
     ChainRevenue,
     Change,
+    CustomerFilter,
+    CustomerRecord,
+    CustomerView,
     DeliveryResult,
     DueJob,
     Generation,
@@ -63,6 +67,7 @@ __all__ = [
     "JourneyStore",
     "MetaStore",
     "OutboxStore",
+    "RecordStore",
     "ReportStore",
     "ShopLookup",
     "ShopStore",
@@ -235,6 +240,36 @@ class ReportStore(Protocol):
     async def count_customers(self) -> int: ...
 
 
+class RecordStore(Protocol):
+    """Customer records: list and filter, one customer's whole view, export and erasure.
+
+    Filters are evaluated by the database, their values always passed as parameters."""
+
+    async def customers(self, where: CustomerFilter, limit: int) -> list[CustomerRecord]:
+        """Customers matching `where`, oldest first, at most `limit`."""
+
+    async def find(self, query: str, limit: int) -> list[CustomerRecord]:
+        """Customers by id, `@username` or part of their name."""
+
+    async def view(self, key: CustomerKey, people: int = 25) -> CustomerView | None:
+        """The customer as staff see them: up to `people` names per referral generation."""
+
+    async def export(self, key: CustomerKey) -> dict[str, Json] | None:
+        """Everything held about the customer (their right of access)."""
+
+    async def erase(self, key: CustomerKey, by: str, at: datetime) -> str | None:
+        """Erase the customer's personal data everywhere; return the tombstone id that keeps
+        their anonymous counts and their place in referral chains (None: no such customer).
+        The bot's own staff-desk messages about them are queued to be edited to "erased";
+        an audit entry records `by` and `at`."""
+
+    async def remember_post(self, key: CustomerKey, channel: str, ts: str, at: datetime) -> None:
+        """The bot posted a message about the customer on the staff desk at (channel, ts)."""
+
+    async def erasures(self) -> list[tuple[str, str, datetime]]:
+        """The audit: (tombstone, erased by, when), oldest first."""
+
+
 class ShopLookup(Protocol):
     async def lookup(self, needs: ShopNeeds) -> ShopContext:
         """What a linking decision needs: who redeemed a link token, the email the shop gave
@@ -323,6 +358,9 @@ class Storage(Protocol):
 
     @property
     def reports(self) -> ReportStore: ...
+
+    @property
+    def records(self) -> RecordStore: ...
 
     @property
     def shop(self) -> ShopStore: ...

@@ -55,6 +55,7 @@ ORDER = (
     "inbox_add",
     "inbox_remove",
     "staff_thread",
+    "staff_post",
     "template_version",
     "meta",
 )
@@ -146,8 +147,8 @@ def _record_row(record: Record, cid: str, at: float) -> tuple[str, tuple[object,
             return "score", (cid, scale, score, at)
         case ScoreComment(text=text):
             return "score_comment", (text, cid)
-        case CaseOpened(case_id=case_id, reason=reason, trigger=trigger):
-            return "case_open", (case_id, cid, reason, trigger, at)
+        case CaseOpened(case_id=case_id, reason=reason, trigger=trigger, kind=kind):
+            return "case_open", (case_id, cid, reason, trigger, at, kind)
         case CaseChanged(case_id=case_id, status="claimed", by=by):
             return "case_claimed", (by, at, case_id)
         case CaseChanged(case_id=case_id, status="resolved", by=by):

@@ -28,6 +28,7 @@ __all__ = [
     "order_to_row",
     "refund_from_row",
     "shop_record_rows",
+    "upsert_assignments",
 ]
 
 ORDER_COLUMNS = (
@@ -59,6 +60,22 @@ UPSERT_UPDATES = tuple(
 )
 """What a webhook may change in a stored order: not whom it is attached to, nor what the
 journey counted of it (those have writers of their own), nor when it was first seen."""
+
+PERSONAL = ("customer_ref", "email", "phone")
+"""An order's columns that say who bought it."""
+
+
+def upsert_assignments() -> str:
+    """`SET` assignments of a webhook's upsert: its values replace the stored ones, except that
+    an order of an erased customer (attached to a tombstone) takes no personal value again."""
+    return ", ".join(
+        f"{column} = CASE WHEN shop_orders.customer_id LIKE 'erased:%' THEN NULL "
+        f"ELSE excluded.{column} END"
+        if column in PERSONAL
+        else f"{column} = excluded.{column}"
+        for column in UPSERT_UPDATES
+    )
+
 
 SHOP_KINDS = (
     "referral_withdrawn",

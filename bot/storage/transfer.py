@@ -32,6 +32,8 @@ TABLES = (
     "cases",
     "conversation",
     "staff_threads",
+    "staff_posts",
+    "erasures",
     "referrals",
     "badges",
     "template_versions",

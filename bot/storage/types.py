@@ -30,6 +30,9 @@ __all__ = [
     "CaseView",
     "ChainRevenue",
     "Change",
+    "CustomerFilter",
+    "CustomerRecord",
+    "CustomerView",
     "DeliveryResult",
     "DueJob",
     "Generation",
@@ -90,6 +93,9 @@ class Change:
     outbox_lease_until: datetime | None = None
     """Commit the outbox rows already claimed by this process until then (it delivers them
     itself, straight from the decision); None leaves them to whoever claims them."""
+    erase_by: str | None = None
+    """Erase the customer in the same transaction, once the rest is written (who asked); the
+    outbox rows of this change are kept, to be delivered."""
 
 
 @dataclass(frozen=True)
@@ -219,6 +225,59 @@ class ActivityCounts:
     referrals_joined: int
     referrals_converted: int
     organic_customers: int
+
+
+CustomerView = dict[str, Json]
+"""Everything staff see about a customer (profile, scores with comments, cases and
+conversations, the referral tree by generation): template data."""
+
+
+@dataclass(frozen=True)
+class CustomerFilter:
+    """Which customers to list; every condition given must hold. Erased customers never do."""
+
+    stage: str | None = None
+    score: tuple[str, int, int] | None = None
+    """(scale, lowest, highest) that the customer's latest score must fall in."""
+    scored_since: datetime | None = None
+    """The latest score (with `score`) was given at or after this."""
+    source: str | None = None
+    active_since: datetime | None = None
+    """The customer last wrote or pressed something at or after this."""
+    referred_by: str | None = None
+    """Brought directly by this customer id."""
+    has_open_case: bool | None = None
+    has_open_conversation: bool | None = None
+    has_referred: bool | None = None
+    """Has (True) or has not (False) brought anyone who joined."""
+    text: str | None = None
+    """Occurs (case-insensitively) in their rating comments or in what they wrote."""
+
+
+@dataclass(frozen=True)
+class CustomerRecord:
+    """One customer as a row of a list or a spreadsheet."""
+
+    id: str
+    name: str | None
+    username: str | None
+    stage: str
+    source: str | None
+    created_at: datetime
+    last_contact_at: datetime | None
+    last_scale: str | None
+    last_score: int | None
+    last_score_at: datetime | None
+    purchases: int
+    revenue: float | None
+    """The sum of recorded purchase amounts; None when no amount was ever recorded."""
+    generations: tuple[int, ...]
+    """People brought per generation: (directly, their friends, their friends' friends)."""
+    badges: tuple[str, ...]
+    case_id: str | None
+    conversation_id: str | None
+    last_comment: str | None = None
+    """What they wrote with their latest score."""
 
 
 @dataclass(frozen=True)

@@ -127,12 +127,18 @@ def test_db_copy_moves_every_row_and_back(tmp_path: Path, pg_url: str) -> None:
 
 
 async def add_the_rest(url: str) -> None:
-    """What a simulation leaves empty: a queued update, a card's thread, an edited template."""
+    """What a simulation leaves empty: a queued update, a card's thread, an edited template,
+    a post on the staff desk, an erasure."""
     store = await open_storage(url)
     try:
         case_id = await store.cases.latest()
         assert case_id is not None
         await store.cases.save_thread(case_id, "C-DESK", "1700000000.0001")
+        customer = await store.cases.customer_of(case_id)
+        assert customer is not None
+        await store.records.remember_post(customer, "C-DESK", "1700000000.0002", AT)
+        await store.records.remember_post(CustomerKey("test", "nobody"), "C-DESK", "1.3", AT)
+        assert await store.records.erase(customer, "ann", AT) is not None
         await store.inbox.add([InboxItem("tg:77", "telegram:7", 77, '{"update_id": 77}')], AT)
         await store.templates.add_version("welcome", "en", "Hi {{ name }}!", "ann", "", AT)
         # the shop: an order and its refund, the delivery, what the shop said of a customer,

@@ -54,8 +54,8 @@ async def test_redelivered_update_changes_nothing(harness: Harness) -> None:
         )
         await rt.settle()
         history = await rt.storage.journey.history(A, 50)
-    assert harness.customers.templates(A) == ["welcome", "fallback"]
-    assert [h.event for h in history] == ["captured", "first_answer"]
+    assert harness.customers.templates(A) == ["welcome", "inbox_opened"]
+    assert [h.event for h in history] == ["captured", "first_answer", "conversation_opened"]
 
 
 async def test_concurrent_customers_interleaved_lose_no_update(harness: Harness) -> None:

@@ -27,6 +27,10 @@ class FakeSlackApi:
     """Bodies posted to response_url (slash command replies)."""
     ratelimited: dict[str, int] = field(default_factory=dict)
     """Method -> how many of its next calls answer 429."""
+    messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    """(channel, ts) -> the message as it stands now (posted, then perhaps updated)."""
+    reactions: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    """(channel, ts) -> the reactions on it now."""
 
     def __post_init__(self) -> None:
         self._ts = itertools.count(1)
@@ -109,9 +113,17 @@ class FakeSlackApi:
 
     def _chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
         ts = f"1700000000.{next(self._ts):06d}"
+        self.messages[(params["channel"], ts)] = {
+            "text": params.get("text"),
+            "blocks": params.get("blocks"),
+            "thread_ts": params.get("thread_ts"),
+        }
         return {"channel": params["channel"], "ts": ts, "message": {"text": params.get("text")}}
 
     def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        known = self.messages.get((params["channel"], params["ts"]))
+        if known is not None:
+            known.update(text=params.get("text"), blocks=params.get("blocks"))
         return {"channel": params["channel"], "ts": params["ts"]}
 
     def _chat_postEphemeral(self, _: dict[str, Any]) -> dict[str, Any]:
@@ -121,7 +133,14 @@ class FakeSlackApi:
         ts = str(params["message_ts"]).replace(".", "")
         return {"permalink": f"https://shop.slack.com/archives/{params['channel']}/p{ts}"}
 
-    def _reactions_add(self, _: dict[str, Any]) -> dict[str, Any]:
+    def _reactions_add(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.reactions.setdefault((params["channel"], params["timestamp"]), set()).add(
+            params["name"]
+        )
+        return {}
+
+    def _reactions_remove(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.reactions.get((params["channel"], params["timestamp"]), set()).discard(params["name"])
         return {}
 
     def _views_publish(self, _: dict[str, Any]) -> dict[str, Any]:

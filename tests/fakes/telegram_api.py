@@ -199,6 +199,14 @@ class FakeBotApi:
             if method == "sendMessage" and int(params["chat_id"]) == chat
         ]
 
+    def documents_to(self, chat: int) -> list[dict[str, Any]]:
+        """Files sent to `chat`: their name, content (bytes) and caption."""
+        return [
+            {**params["document"], "caption": params.get("caption")}
+            for method, params in self.accepted
+            if method == "sendDocument" and int(params["chat_id"]) == chat
+        ]
+
     def texts_to(self, chat: int) -> list[str]:
         return [str(params["text"]) for params in self.sent_to(chat)]
 
@@ -345,6 +353,27 @@ class FakeBotApi:
         self.messages[message_id] = message
         return message
 
+    async def _api_sendDocument(self, params: dict[str, Any]) -> Any:
+        document = params.get("document")
+        if not isinstance(document, dict):
+            raise ValueError("Bad Request: there is no document in the request")
+        message_id = next(self._message_ids)
+        message = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": {"id": int(params["chat_id"]), "type": "private"},
+            "from": BOT_USER,
+            "document": {
+                "file_id": f"doc{message_id}",
+                "file_unique_id": f"u{message_id}",
+                "file_name": document["filename"],
+            },
+        }
+        if params.get("caption"):
+            message["caption"] = params["caption"]
+        self.messages[message_id] = message
+        return message
+
     async def _api_editMessageReplyMarkup(self, params: dict[str, Any]) -> Any:
         message = self.messages.get(int(params["message_id"]))
         if message is None:
@@ -390,7 +419,11 @@ async def _params(request: web.Request) -> dict[str, Any]:
     params: dict[str, Any] = {}
     if request.method == "POST":
         form = await request.post()
-        params.update({key: value for key, value in form.items() if isinstance(value, str)})
+        for key, value in form.items():
+            if isinstance(value, str):
+                params[key] = value
+            elif isinstance(value, web.FileField):  # an upload (sendDocument, multipart)
+                params[key] = {"filename": value.filename, "content": value.file.read()}
     params.update(request.query)
     for key in ("reply_markup", "allowed_updates"):
         if isinstance(params.get(key), str):

@@ -146,8 +146,9 @@ def test_bad_input_gets_polite_answers() -> None:
     customer = started().customer
     assert templates(run(customer, Text(key=KEY, text="   "))) == ["empty_text"]
     long = run(customer, Text(key=KEY, text="x" * 10_000))
-    assert templates(long) == ["fallback"]
-    assert long.messages[0].context["too_long"] is True  # type: ignore[union-attr]
+    # nothing was waiting for it: it opens a conversation for staff, and the customer is told
+    assert templates(long) == ["staff_conversation_opened", "inbox_opened"]
+    assert long.messages[1].context["too_long"] is True  # type: ignore[union-attr]
     unknown = run(customer, Command(key=KEY, name="frobnicate"))
     assert templates(unknown) == ["unknown_command"]
     sticker = run(customer, NonText(key=KEY, kind="sticker"))
@@ -169,7 +170,7 @@ def test_help_and_status_change_nothing() -> None:
 
 def test_text_before_start_captures_then_answers() -> None:
     decision = run(None, Text(key=KEY, text="hi"))
-    assert templates(decision) == ["welcome", "fallback"]
+    assert templates(decision) == ["welcome", "staff_conversation_opened", "inbox_opened"]
     assert decision.customer.stage is Stage.ENGAGED
 
 

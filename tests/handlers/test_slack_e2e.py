@@ -256,8 +256,9 @@ async def test_the_case_goes_round_trip_through_slack(
             "Refund sent &amp; confirmed here (https://shop.example/r)\n\n— Sam, customer care"
         )
         assert await desk.reply(SAM, card_ts, "note: refund id R-77") == 200
-        await slack.wait_for(lambda: len(slack.of("reactions.add")) == 1)
-        assert slack.of("reactions.add")[0]["name"] == "lock"
+        # each staff message in the thread is marked with its fate: sent, then internal
+        await slack.wait_for(lambda: len(slack.of("reactions.add")) == 2)
+        assert [r["name"] for r in slack.of("reactions.add")] == ["white_check_mark", "lock"]
         await asyncio.sleep(0.2)
         assert len(api.texts_to(CUSTOMER)) == 3
 

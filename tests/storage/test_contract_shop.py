@@ -21,11 +21,20 @@ from bot.flows.model import (
     ReferralWithdrawn,
     RefundApplied,
     ScheduleJob,
+    ShopContext,
     ShopLinked,
     ShopNeeds,
     WorkQueued,
 )
-from bot.flows.orders import Applied, Order, OrderStatus, OrderUpdate, Refund, merge
+from bot.flows.orders import (
+    Applied,
+    Order,
+    OrderStatus,
+    OrderUpdate,
+    Refund,
+    journey_events,
+    merge,
+)
 from bot.flows.stages import Stage
 from bot.storage import Storage
 from bot.storage.types import Change, InboxItem
@@ -266,3 +275,43 @@ async def test_revenue_by_stage_and_currency_and_by_referral_chain(store: Storag
         ("telegram:jack", "Jack", "USD", 1, 1, 10_000_000),
     ]
     assert len(await store.shop.chain_revenue(1)) == 1
+
+
+async def test_export_shows_and_erasure_removes_who_they_are_in_the_shop(store: Storage) -> None:
+    links = (
+        ShopLinked("ref", "SHOP-1", "link"),
+        ShopLinked("phone", "491701234567", "contact"),
+        LinkTokenUsed("tok"),
+    )
+    ada = await customer(store, "ada", *links)
+    await store.shop.remember_customer("SHOP-1", "ada@example.com", None, START)
+    paid = update(
+        A, amount=Decimal("49.90"), currency="EUR", email="ada@example.com", customer_ref="SHOP-1"
+    )
+    await record(store, "e1", paid)
+    await store.shop.attach([(A, None)], ada.id, START)
+    data = await store.records.export(ada.key)
+    assert data is not None
+    assert [(o["order_id"], o["email"]) for o in data["shop_orders"]] == [  # type: ignore[index, union-attr]
+        ("1001", "ada@example.com")
+    ]
+    assert {(link["kind"], link["value"]) for link in data["shop_links"]} == {  # type: ignore[index, union-attr]
+        ("ref", "SHOP-1"),
+        ("phone", "491701234567"),
+    }
+
+    tombstone = await store.records.erase(ada.key, "Operator", START)
+    assert tombstone is not None
+    order = await store.shop.order(A)
+    assert order is not None and order.customer_id == tombstone
+    assert (order.email, order.phone, order.customer_ref) == (None, None, None)
+    assert order.amount_micros == 49_900_000  # the revenue figures keep it, anonymously
+    assert await store.shop.lookup(ShopNeeds(customer_ref="SHOP-1")) == ShopContext()
+    assert (await store.shop.lookup(ShopNeeds(token_id="tok"))).token_used_by == tombstone
+    # the shop sends the order again, with its email: it does not come back
+    resent = update(A, OrderStatus.CANCELLED, email="ada@example.com", customer_ref="SHOP-1")
+    again, _ = await record(store, "e2", resent)
+    assert (again.email, again.customer_ref, again.status) == (None, None, OrderStatus.CANCELLED)
+    assert journey_events(again) == []  # nobody to tell about it
+    fresh, _ = await record(store, "e3", update(B, phone="491701234567"))
+    assert await store.shop.match(fresh) is None  # their links went with them

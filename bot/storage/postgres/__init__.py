@@ -20,6 +20,7 @@ from bot.storage.postgres.cases import PostgresCases
 from bot.storage.postgres.database import DB_ERRORS, Connection, Database, describe
 from bot.storage.postgres.journey import PostgresJourney
 from bot.storage.postgres.migrations import migrate
+from bot.storage.postgres.records import PostgresRecords
 from bot.storage.postgres.reports import PostgresReports
 from bot.storage.postgres.shop import PostgresShop
 from bot.storage.postgres.templates import PostgresMeta, PostgresTemplates
@@ -56,6 +57,7 @@ class PostgresStorage:
         self.templates = PostgresTemplates(db)
         self.meta = PostgresMeta(db)
         self.reports = PostgresReports(db)
+        self.records = PostgresRecords(db)
         self.shop = PostgresShop(db)
 
     @classmethod

@@ -28,7 +28,8 @@ class PostgresCases:
 
     async def latest(self) -> str | None:
         value = await self._db.fetchval(
-            "SELECT id FROM cases ORDER BY greatest(opened_at, coalesce(resolved_at, 0)) DESC, "
+            "SELECT id FROM cases WHERE kind = 'case' "
+            "ORDER BY greatest(opened_at, coalesce(resolved_at, 0)) DESC, "
             "seq DESC LIMIT 1"
         )
         return None if value is None else str(value)
@@ -55,7 +56,7 @@ class PostgresCases:
         row = await self._db.fetchrow(
             "SELECT c.id, c.status, c.reason, c.trigger_text, c.opened_at, c.claimed_by, "
             "c.resolved_by, c.resolved_at, c.reopened, c.customer_id, u.first_name, u.stage, "
-            "u.language FROM cases c LEFT JOIN customers u ON u.id = c.customer_id "
+            "u.language, c.kind FROM cases c LEFT JOIN customers u ON u.id = c.customer_id "
             "WHERE c.id = $1",
             case_id,
         )
@@ -90,6 +91,7 @@ class PostgresCases:
             "customer_name": row[10] or "",
             "stage": row[11],
             "language": row[12],
+            "kind": row[13],
             "scores": [
                 {"scale": s[0], "score": s[1], "comment": s[2], "at": _when(s[3])}
                 for s in reversed(scores)

@@ -49,6 +49,7 @@ class Lock:
     MIGRATIONS = 1
     INBOX_CLAIM = 2
     TEMPLATE_VERSIONS = 3
+    ERASURES = 4
 
     @staticmethod
     def take(purpose: int) -> str:

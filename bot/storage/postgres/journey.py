@@ -7,6 +7,7 @@ from bot.errors import StaleCustomer
 from bot.flows.model import Customer, CustomerKey, HistoryEntry, LeaderRow
 from bot.storage.codec import CUSTOMER_LIST, customer_from_row, history_from_row
 from bot.storage.postgres.database import Connection, Database
+from bot.storage.postgres.records import erase_in
 from bot.storage.postgres.statements import (
     INSERT_CUSTOMER,
     INSERT_OUTBOX,
@@ -68,12 +69,15 @@ class PostgresJourney:
             if written is None:
                 raise StaleCustomer(change.customer.id)  # rolled back: nothing was written
             await write_rows(db, rows)
-            if not outbox:
-                return ()
-            # Executed one after another on this connection, so ids come from the sequence in
-            # the order of the items; the customer's row lock orders them after every earlier
-            # commit about this customer.
-            return tuple(int(row[0]) for row in await db.fetchmany(INSERT_OUTBOX, outbox))
+            ids: tuple[int, ...] = ()
+            if outbox:
+                # Executed one after another on this connection, so ids come from the sequence
+                # in the order of the items; the customer's row lock orders them after every
+                # earlier commit about this customer.
+                ids = tuple(int(row[0]) for row in await db.fetchmany(INSERT_OUTBOX, outbox))
+            if change.erase_by is not None:
+                await erase_in(db, change.customer.key, change.erase_by, change.at, ids)
+            return ids
 
         return await self._db.transaction(write)
 

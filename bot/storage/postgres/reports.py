@@ -47,8 +47,10 @@ class PostgresReports:
     async def activity(self, since: datetime | None, until: datetime | None) -> ActivityCounts:
         row = await self._db.fetchrow(
             "SELECT"
-            " (SELECT count(*) FROM cases WHERE opened_at >= $1 AND opened_at < $2),"
-            " (SELECT count(*) FROM cases WHERE status = 'resolved' AND resolved_at >= $1"
+            " (SELECT count(*) FROM cases WHERE kind = 'case' AND opened_at >= $1"
+            "  AND opened_at < $2),"
+            " (SELECT count(*) FROM cases WHERE kind = 'case' AND status = 'resolved'"
+            "  AND resolved_at >= $1"
             "  AND resolved_at < $2),"
             " (SELECT count(*) FROM referrals WHERE joined_at >= $1 AND joined_at < $2),"
             " (SELECT count(*) FROM referrals WHERE converted_at >= $1 AND converted_at < $2),"
@@ -72,7 +74,8 @@ class PostgresReports:
             "SELECT c.id, c.status, c.reason, c.opened_at, c.claimed_by, u.first_name, "
             "t.channel, t.ts FROM cases c LEFT JOIN customers u ON u.id = c.customer_id "
             "LEFT JOIN staff_threads t ON t.case_id = c.id "
-            "WHERE c.status <> 'resolved' ORDER BY c.opened_at, c.id LIMIT $1",
+            "WHERE c.kind = 'case'"
+            " AND c.status <> 'resolved' ORDER BY c.opened_at, c.id LIMIT $1",
             limit,
         )
         return [

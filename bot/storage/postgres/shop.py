@@ -14,10 +14,10 @@ from bot.storage.postgres.database import Connection, Database, Record
 from bot.storage.shop_rows import (
     ORDER_COLUMNS,
     ORDER_LIST,
-    UPSERT_UPDATES,
     order_from_row,
     order_to_row,
     refund_from_row,
+    upsert_assignments,
 )
 from bot.storage.shop_sql import chain_revenue_sql, revenue_sql
 from bot.storage.types import ChainRevenue, InboxItem, RevenueRow
@@ -58,8 +58,7 @@ SHOP_WRITES: dict[str, str] = {
 _UPSERT = (
     f"INSERT INTO shop_orders ({ORDER_LIST}) "
     f"VALUES ({', '.join(f'${n}' for n in range(1, len(ORDER_COLUMNS) + 1))}) "
-    "ON CONFLICT (source, order_id) DO UPDATE SET "
-    + ", ".join(f"{column} = excluded.{column}" for column in UPSERT_UPDATES)
+    "ON CONFLICT (source, order_id) DO UPDATE SET " + upsert_assignments()
 )
 _REFUND = (
     "INSERT INTO shop_refunds (source, refund_id, order_id, amount_micros, at) "

@@ -65,8 +65,8 @@ WRITES: dict[str, str] = {
         "WHERE id = (SELECT max(id) FROM scores WHERE customer_id = $2)"
     ),
     "case_open": (
-        "INSERT INTO cases (id, customer_id, status, reason, trigger_text, opened_at) "
-        "VALUES ($1, $2, 'open', $3, $4, $5)"
+        "INSERT INTO cases (id, customer_id, status, reason, trigger_text, opened_at, kind) "
+        "VALUES ($1, $2, 'open', $3, $4, $5, $6)"
     ),
     "case_claimed": (
         "UPDATE cases SET status = 'claimed', claimed_by = $1, claimed_at = $2 WHERE id = $3"
@@ -113,6 +113,9 @@ WRITES: dict[str, str] = {
     "staff_thread": (
         "INSERT INTO staff_threads (case_id, channel, ts) VALUES ($1, $2, $3) "
         "ON CONFLICT (case_id) DO UPDATE SET channel = excluded.channel, ts = excluded.ts"
+    ),
+    "staff_post": (
+        "INSERT INTO staff_posts (customer_id, channel, ts, at) VALUES ($1, $2, $3, $4)"
     ),
     "meta": (
         "INSERT INTO meta (name, value) VALUES ($1, $2) "

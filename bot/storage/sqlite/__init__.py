@@ -20,6 +20,7 @@ from bot.storage.sqlite.cases import SQLiteCases
 from bot.storage.sqlite.journey import SQLiteJourney
 from bot.storage.sqlite.migrations import migrate
 from bot.storage.sqlite.reader import Reader
+from bot.storage.sqlite.records import SQLiteRecords
 from bot.storage.sqlite.reports import SQLiteReports
 from bot.storage.sqlite.shop import SQLiteShop
 from bot.storage.sqlite.statements import WRITES
@@ -57,6 +58,7 @@ class SQLiteStorage:
         self.templates = SQLiteTemplates(writer, reader)
         self.meta = SQLiteMeta(writer, reader)
         self.reports = SQLiteReports(reader)
+        self.records = SQLiteRecords(writer, reader)
         self.shop = SQLiteShop(writer, reader)
         self._closed = False
 
@@ -104,6 +106,9 @@ def _open_writer(path: Path, synchronous: Synchronous) -> tuple[sqlite3.Connecti
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={synchronous}")
         db.execute("PRAGMA foreign_keys=ON")
+        # Erased text must not linger in freed space of the file: deleted and overwritten
+        # content is zeroed (a little more writing; erasure is a promise to keep).
+        db.execute("PRAGMA secure_delete=ON")
         version = migrate(db)
     except BaseException:
         db.close()

@@ -31,7 +31,8 @@ class SQLiteCases:
 
     async def latest(self) -> str | None:
         value = await self._reader.value(
-            "SELECT id FROM cases ORDER BY max(opened_at, coalesce(resolved_at, 0)) DESC, "
+            "SELECT id FROM cases WHERE kind = 'case' "
+            "ORDER BY max(opened_at, coalesce(resolved_at, 0)) DESC, "
             "rowid DESC LIMIT 1"
         )
         return None if value is None else str(value)
@@ -55,7 +56,7 @@ class SQLiteCases:
         row: Any = await self._reader.one(
             "SELECT c.id, c.status, c.reason, c.trigger_text, c.opened_at, c.claimed_by, "
             "c.resolved_by, c.resolved_at, c.reopened, c.customer_id, u.first_name, u.stage, "
-            "u.language FROM cases c LEFT JOIN customers u ON u.id = c.customer_id "
+            "u.language, c.kind FROM cases c LEFT JOIN customers u ON u.id = c.customer_id "
             "WHERE c.id = ?",
             (case_id,),
         )
@@ -88,6 +89,7 @@ class SQLiteCases:
             "customer_name": row[10] or "",
             "stage": row[11],
             "language": row[12],
+            "kind": row[13],
             "scores": [
                 {"scale": s[0], "score": s[1], "comment": s[2], "at": _when(s[3])}
                 for s in reversed(scores)

@@ -8,6 +8,7 @@ from bot.flows.model import Customer, CustomerKey, HistoryEntry, LeaderRow
 from bot.storage.codec import CUSTOMER_LIST, customer_from_row, history_from_row
 from bot.storage.rows import change_rows
 from bot.storage.sqlite.reader import Reader
+from bot.storage.sqlite.records import erase_in
 from bot.storage.sqlite.writer import Writer
 from bot.storage.types import Change, Loaded
 
@@ -54,7 +55,15 @@ class SQLiteJourney:
 
     async def commit(self, change: Change) -> tuple[int, ...]:
         rows, outbox = change_rows(change)
-        return await self._writer.rows(rows, ((change.customer.id, change.version),), outbox)
+        erase_by = change.erase_by
+        after = None
+        if erase_by is not None:
+
+            def after(db: sqlite3.Connection, ids: tuple[int, ...]) -> object:
+                return erase_in(db, change.customer.key, erase_by, change.at, ids)
+
+        checks = ((change.customer.id, change.version),)
+        return await self._writer.rows(rows, checks, outbox, after)
 
     async def customer(self, key: CustomerKey, history: int = 0) -> Customer | None:
         row = self._point.execute(

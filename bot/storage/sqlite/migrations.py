@@ -275,6 +275,43 @@ def leases_versions_subjects(db: sqlite3.Connection) -> None:
     )
 
 
+def inbox_records_privacy(db: sqlite3.Connection) -> None:
+    # Conversations are kept in `cases` (kind 'conversation'): one thread on the staff desk and
+    # the same relay as a case. `staff_posts` remembers every message the bot posted about a
+    # customer on the staff desk, so erasing the customer can edit them; `erasures` is the
+    # audit of who erased whom (by tombstone: the erased id itself is personal data) and when.
+    _run(
+        db,
+        """
+        ALTER TABLE customers ADD COLUMN username TEXT;
+        ALTER TABLE customers ADD COLUMN conversation_id TEXT;
+        ALTER TABLE customers ADD COLUMN conversations_opened INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE customers ADD COLUMN last_contact_at REAL;
+        CREATE INDEX customers_created ON customers(created_at);
+        CREATE INDEX customers_last_contact ON customers(last_contact_at);
+        CREATE INDEX customers_referred_by ON customers(referred_by);
+        CREATE INDEX customers_source ON customers(source);
+        CREATE INDEX customers_username ON customers(lower(username));
+        ALTER TABLE cases ADD COLUMN kind TEXT NOT NULL DEFAULT 'case';
+        CREATE INDEX cases_customer ON cases(customer_id, opened_at);
+        CREATE TABLE staff_posts (
+            id INTEGER PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            ts TEXT NOT NULL,
+            at REAL NOT NULL
+        );
+        CREATE INDEX staff_posts_customer ON staff_posts(customer_id);
+        CREATE TABLE erasures (
+            id INTEGER PRIMARY KEY,
+            tombstone TEXT NOT NULL UNIQUE,
+            erased_by TEXT NOT NULL,
+            at REAL NOT NULL
+        )
+        """,
+    )
+
+
 def shop_orders_and_links(db: sqlite3.Connection) -> None:
     # Orders as the shop's webhooks told them (amounts in millionths of the currency unit:
     # exact, and summable), their refunds, the deliveries seen, and who a chat is in the shop.
@@ -360,7 +397,8 @@ MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (5, "referrals and badges", referrals_and_badges),
     (6, "template versions", template_versions),
     (7, "versions, leases and job subjects", leases_versions_subjects),
-    (8, "shop orders and links", shop_orders_and_links),
+    (8, "conversations, customer records and erasure", inbox_records_privacy),
+    (9, "shop orders and links", shop_orders_and_links),
 )
 
 

@@ -47,8 +47,10 @@ class SQLiteReports:
         low, high = _span(since, until)
         row = await self._reader.one(
             "SELECT"
-            " (SELECT count(*) FROM cases WHERE opened_at >= :low AND opened_at < :high),"
-            " (SELECT count(*) FROM cases WHERE status = 'resolved' AND resolved_at >= :low"
+            " (SELECT count(*) FROM cases WHERE kind = 'case' AND opened_at >= :low"
+            "  AND opened_at < :high),"
+            " (SELECT count(*) FROM cases WHERE kind = 'case' AND status = 'resolved'"
+            "  AND resolved_at >= :low"
             "  AND resolved_at < :high),"
             " (SELECT count(*) FROM referrals WHERE joined_at >= :low AND joined_at < :high),"
             " (SELECT count(*) FROM referrals WHERE converted_at >= :low"
@@ -73,7 +75,8 @@ class SQLiteReports:
             "SELECT c.id, c.status, c.reason, c.opened_at, c.claimed_by, u.first_name, "
             "t.channel, t.ts FROM cases c LEFT JOIN customers u ON u.id = c.customer_id "
             "LEFT JOIN staff_threads t ON t.case_id = c.id "
-            "WHERE c.status != 'resolved' ORDER BY c.opened_at, c.id LIMIT ?",
+            "WHERE c.kind = 'case'"
+            " AND c.status != 'resolved' ORDER BY c.opened_at, c.id LIMIT ?",
             (limit,),
         )
         return [

@@ -14,10 +14,10 @@ from bot.storage.codec import epoch, moment
 from bot.storage.shop_rows import (
     ORDER_COLUMNS,
     ORDER_LIST,
-    UPSERT_UPDATES,
     order_from_row,
     order_to_row,
     refund_from_row,
+    upsert_assignments,
 )
 from bot.storage.shop_sql import chain_revenue_sql, revenue_sql
 from bot.storage.sqlite.reader import Reader
@@ -58,8 +58,7 @@ SHOP_WRITES: dict[str, str] = {
 
 _UPSERT = (
     f"INSERT INTO shop_orders ({ORDER_LIST}) VALUES ({', '.join('?' * len(ORDER_COLUMNS))}) "
-    "ON CONFLICT (source, order_id) DO UPDATE SET "
-    + ", ".join(f"{column} = excluded.{column}" for column in UPSERT_UPDATES)
+    "ON CONFLICT (source, order_id) DO UPDATE SET " + upsert_assignments()
 )
 _REFUND = (
     "INSERT INTO shop_refunds (source, refund_id, order_id, amount_micros, at) "

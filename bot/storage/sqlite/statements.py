@@ -41,8 +41,8 @@ WRITES: dict[str, str] = {
         "UPDATE scores SET comment=? WHERE id=(SELECT max(id) FROM scores WHERE customer_id=?)"
     ),
     "case_open": (
-        "INSERT INTO cases (id, customer_id, status, reason, trigger_text, opened_at) "
-        "VALUES (?, ?, 'open', ?, ?, ?)"
+        "INSERT INTO cases (id, customer_id, status, reason, trigger_text, opened_at, kind) "
+        "VALUES (?, ?, 'open', ?, ?, ?, ?)"
     ),
     "case_claimed": "UPDATE cases SET status='claimed', claimed_by=?, claimed_at=? WHERE id=?",
     "case_resolved": "UPDATE cases SET status='resolved', resolved_by=?, resolved_at=? WHERE id=?",
@@ -91,6 +91,7 @@ WRITES: dict[str, str] = {
         "created_at) VALUES (?, ?, (SELECT coalesce(max(version), 1) + 1 FROM template_versions "
         "WHERE name = ? AND locale = ?), ?, ?, ?, ?)"
     ),
+    "staff_post": "INSERT INTO staff_posts (customer_id, channel, ts, at) VALUES (?, ?, ?, ?)",
     "meta": (
         "INSERT INTO meta (name, value) VALUES (?, ?) "
         "ON CONFLICT(name) DO UPDATE SET value=excluded.value"

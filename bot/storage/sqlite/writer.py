@@ -50,6 +50,8 @@ class _Unit:
     outbox: list[tuple[object, ...]] = field(default_factory=list)
     """Outbox rows without their id: ids are given out under the write lock."""
     call: Callable[[sqlite3.Connection], Any] | None = None
+    after: Callable[[sqlite3.Connection, tuple[int, ...]], object] | None = None
+    """Runs in the same transaction once the unit's rows are written (given its outbox ids)."""
 
 
 class Writer:
@@ -70,10 +72,12 @@ class Writer:
         rows: Rows,
         checks: tuple[tuple[str, int | None], ...] = (),
         outbox: list[tuple[object, ...]] | None = None,
+        after: Callable[[sqlite3.Connection, tuple[int, ...]], object] | None = None,
     ) -> tuple[int, ...]:
-        """Write `rows` (and `outbox` rows, given ids) atomically; return the outbox ids."""
+        """Write `rows` (and `outbox` rows, given ids) atomically, then run `after` in the same
+        transaction; return the outbox ids."""
         loop = asyncio.get_running_loop()
-        unit = _Unit(loop, loop.create_future(), rows, checks, outbox or [])
+        unit = _Unit(loop, loop.create_future(), rows, checks, outbox or [], after=after)
         self._put(unit)
         result: tuple[int, ...] = await unit.future
         return result
@@ -169,6 +173,9 @@ class Writer:
                     rows = [row for unit in accepted for row in unit.rows.get(kind, ())]
                 if rows:
                     db.executemany(self._sql[kind], rows)
+            for unit in accepted:
+                if unit.after is not None:
+                    unit.after(db, ids[unit])
             outcomes.extend((unit, ids[unit]) for unit in accepted)
             return outcomes
 
