@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from pydantic import SecretStr
 
 from bot.app import Runtime
 from bot.config import Settings
@@ -32,9 +33,8 @@ class ShopService:
     """Inbox consumers by key prefix."""
 
 
-def _secret(value: object) -> bytes | None:
-    get = getattr(value, "get_secret_value", None)
-    return None if get is None else str(get()).encode()
+def _secret(value: SecretStr | None) -> bytes | None:
+    return None if value is None else value.get_secret_value().encode()
 
 
 async def shop_service(

@@ -80,12 +80,6 @@ def _digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-class _Refused(Exception):
-    def __init__(self, response: web.Response) -> None:
-        super().__init__(response.status)
-        self.response = response
-
-
 class ShopWebhooks:
     """Translates deliveries and hands them to `accept` (which must store them durably)."""
 
@@ -120,10 +114,11 @@ class ShopWebhooks:
         self, handler: Callable[[web.Request, bytes], Awaitable[web.Response]]
     ) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def serve(request: web.Request) -> web.Response:
+            body = await self._read(request)
+            if body is None:
+                return _answer(413, error="the body is over 1 MiB")
             try:
-                return await handler(request, await self._read(request))
-            except _Refused as refused:
-                return refused.response
+                return await handler(request, body)
             except InvalidInput as exc:
                 return _answer(400, error=str(exc))
             except StorageError as exc:
@@ -132,20 +127,20 @@ class ShopWebhooks:
 
         return serve
 
-    async def _read(self, request: web.Request) -> bytes:
-        too_large = _Refused(_answer(413, error="the body is over 1 MiB"))
+    async def _read(self, request: web.Request) -> bytes | None:
+        """The raw body; None when it is over the limit (it is not read any further)."""
         if request.content_length is not None and request.content_length > MAX_BODY:
-            raise too_large
+            return None
         body = bytearray()
         async for chunk in request.content.iter_chunked(64 * 1024):
             body.extend(chunk)
             if len(body) > MAX_BODY:
-                raise too_large
+                return None
         return bytes(body)
 
-    def _unauthorized(self, request: web.Request, platform: str, reason: str) -> _Refused:
+    def _unauthorized(self, request: web.Request, platform: str, reason: str) -> web.Response:
         log.warning("%s webhook from %s refused: %s", platform, request.remote, reason)
-        return _Refused(_answer(401, error=reason))
+        return _answer(401, error=reason)
 
     # --- the platforms --------------------------------------------------------------------
 
@@ -154,7 +149,7 @@ class ShopWebhooks:
         if not base64_hmac_valid(
             self._secrets.shopify, body, request.headers.get(shopify.HMAC_HEADER)
         ):
-            raise self._unauthorized(request, "Shopify", "bad signature")
+            return self._unauthorized(request, "Shopify", "bad signature")
         topic = (request.headers.get(shopify.TOPIC_HEADER) or "").strip()
         if not topic:
             raise InvalidInput(f"the {shopify.TOPIC_HEADER} header is missing")
@@ -171,7 +166,7 @@ class ShopWebhooks:
         if not base64_hmac_valid(
             self._secrets.woocommerce, body, request.headers.get(woocommerce.SIGNATURE_HEADER)
         ):
-            raise self._unauthorized(request, "WooCommerce", "bad signature")
+            return self._unauthorized(request, "WooCommerce", "bad signature")
         topic = (request.headers.get(woocommerce.TOPIC_HEADER) or "").strip()
         if not topic:
             raise InvalidInput(f"the {woocommerce.TOPIC_HEADER} header is missing")
@@ -192,7 +187,7 @@ class ShopWebhooks:
             self._clock.now(),
         )
         if problem is not None:
-            raise self._unauthorized(request, "purchases", problem)
+            return self._unauthorized(request, "purchases", problem)
         data = _json(body)
         update = generic.translate(data, self._country)
         event = generic.event_id(data)

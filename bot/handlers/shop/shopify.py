@@ -18,7 +18,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from bot.errors import InvalidInput
 from bot.flows.linking import email_key, order_number_key, phone_key
 from bot.flows.model import OrderKey
 from bot.flows.orders import OrderStatus, OrderUpdate, Refund
@@ -135,9 +134,3 @@ def _refund_of(data: dict[str, Any]) -> Refund:
             value = fields.amount(transaction, "amount")
             total += abs(value) if value is not None else Decimal(0)
     return Refund(refund_id, total, at)
-
-
-def require_topic(topic: str | None) -> str:
-    if not topic:
-        raise InvalidInput(f"the {TOPIC_HEADER} header is missing")
-    return topic.strip()
