@@ -1,19 +1,79 @@
-"""The Python API for the shop's own systems and for staff tools: purchases and staff actions.
+"""The Python API for the shop's own systems and for staff tools: purchases, staff actions, and
+the links that tie a Telegram chat to the shop's customer.
 
-Both go through the engine like any other event, so they are atomic, idempotent where they
-should be (the same order id twice changes nothing) and delivered by the running bot.
+Purchases and staff actions go through the engine like any other event, so they are atomic,
+idempotent where they should be (the same order id twice changes nothing) and delivered by the
+running bot.
 """
 
 from __future__ import annotations
 
 import math
+from datetime import datetime, timedelta
 
+from bot.clock import SystemClock
 from bot.delivery.engine import Engine, Outcome
 from bot.errors import InvalidInput
+from bot.flows import linking
 from bot.flows.model import CustomerKey, PurchaseRecorded, StaffAction, StaffVerb
-from bot.storage.protocols import CaseStore, JourneyStore
+from bot.storage.protocols import CaseStore, JourneyStore, ShopStore
 
-__all__ = ["record_purchase", "staff_act", "staff_message"]
+__all__ = ["link_url", "record_purchase", "remember_shop_customer", "staff_act", "staff_message"]
+
+LINK_VALIDITY = timedelta(days=30)
+
+
+def link_url(
+    bot_username: str,
+    secret: bytes,
+    *,
+    customer_ref: str | None = None,
+    order_id: str | None = None,
+    valid_for: timedelta = LINK_VALIDITY,
+    now: datetime | None = None,
+) -> str:
+    """`https://t.me/<bot>?start=<token>`: starting the bot from it links the chat to the
+    shop's customer `customer_ref` (every order of theirs), or to the one order `order_id`.
+
+    The token is signed with `secret` (the bot's SHOP_LINK_SECRET), expires after `valid_for`
+    and can be redeemed once; see `bot.flows.linking` for its format.
+    """
+    if (customer_ref is None) == (order_id is None):
+        raise InvalidInput("give a customer ref or an order id (one of them)")
+    if valid_for <= timedelta(0):
+        raise InvalidInput("a link must be valid for some time")
+    username = bot_username.strip().lstrip("@")
+    if not username or not all(ch.isalnum() or ch == "_" for ch in username):
+        raise InvalidInput(f"not a Telegram bot username: {bot_username!r}")
+    expires = (now or SystemClock().now()) + valid_for
+    if customer_ref is not None:
+        token = linking.mint(secret, "c", customer_ref, expires)
+    else:
+        assert order_id is not None
+        token = linking.mint(secret, "o", order_id, expires)
+    return f"https://t.me/{username}?start={token}"
+
+
+async def remember_shop_customer(
+    shop: ShopStore,
+    customer_ref: str,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    phone_country: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Record what the shop knows of its customer `customer_ref`: once their chat is linked
+    (by a link for `customer_ref`), orders with this email or phone are theirs too."""
+    email_key = linking.email_key(email) if email is not None else None
+    if email is not None and email_key is None:
+        raise InvalidInput(f"not an email address: {email!r}")
+    phone_key = linking.phone_key(phone, phone_country) if phone is not None else None
+    if phone is not None and phone_key is None:
+        raise InvalidInput(f"not a phone number with its country code: {phone!r}")
+    await shop.remember_customer(
+        customer_ref.strip(), email_key, phone_key, now or SystemClock().now()
+    )
 
 
 async def record_purchase(

@@ -29,14 +29,21 @@ from bot.storage import Storage, open_storage
 from bot.storage.protocols import MetaStore
 from bot.storage.url import DatabaseUrl
 
-__all__ = ["Runtime", "open_runtime", "policy_from"]
+__all__ = ["Runtime", "link_secret", "open_runtime", "policy_from"]
 
 log = logging.getLogger(__name__)
 
 
-def policy_from(settings: Settings, referral_secret: bytes) -> FlowPolicy:
+def policy_from(
+    settings: Settings, referral_secret: bytes, link_secret: bytes = b"escalator-link"
+) -> FlowPolicy:
     return FlowPolicy(
         referral_secret=referral_secret,
+        link_secret=link_secret,
+        shop_linking=settings.shop_webhooks,
+        phone_country=settings.shop_phone_country,
+        referral_reward_delay=settings.referral_reward_delay,
+        reversal_follow_up=settings.order_reversal_follow_up,
         recognition_rules=settings.recognition_rules(),
         advocate_on=settings.advocate_on,
         checkin_delay=settings.checkin_delay,
@@ -52,6 +59,17 @@ def policy_from(settings: Settings, referral_secret: bytes) -> FlowPolicy:
             word.strip() for word in settings.escalation_triggers.split(",") if word.strip()
         ),
     )
+
+
+async def link_secret(settings: Settings, meta: MetaStore) -> bytes:
+    """SHOP_LINK_SECRET, or one generated once per database and kept in it (the bot and
+    `escalator link` must sign and check link tokens with the same one)."""
+    if settings.shop_link_secret is not None:
+        return settings.shop_link_secret.get_secret_value().encode()
+    stored = await meta.get("shop.link_secret")
+    if stored is None:
+        stored = await meta.setdefault("shop.link_secret", secrets.token_urlsafe(32))
+    return stored.encode()
 
 
 async def _referral_secret(settings: Settings, meta: MetaStore) -> bytes:
@@ -125,9 +143,18 @@ async def open_runtime(
             if jobs_due_now:
                 scheduler.wake()
 
-        policy = policy_from(settings, await _referral_secret(settings, storage.meta))
+        policy = policy_from(
+            settings,
+            await _referral_secret(settings, storage.meta),
+            await link_secret(settings, storage.meta),
+        )
         engine = Engine(
-            storage.journey, policy, clock, on_commit=committed, records=storage.records
+            storage.journey,
+            policy,
+            clock,
+            on_commit=committed,
+            records=storage.records,
+            shop=storage.shop,
         )
 
         async def failed(key: CustomerKey, reason: str, unreachable: bool, ref: str | None) -> None:

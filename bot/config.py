@@ -162,6 +162,32 @@ class Settings(BaseSettings):
         validation_alias="SLACK_THREAD_DEFAULT",
         description="where a staff reply in a thread goes unless it starts with send: or note:",
     )
+    # --- the shop: order webhooks, linking a chat to the shop's customer -----------------------
+    shopify_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias="SHOPIFY_WEBHOOK_SECRET"
+    )
+    woocommerce_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias="WOOCOMMERCE_WEBHOOK_SECRET"
+    )
+    purchases_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias="PURCHASES_WEBHOOK_SECRET"
+    )
+    shop_link_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias="SHOP_LINK_SECRET",
+        description="signs link tokens; generated per database when unset",
+    )
+    shop_phone_country: str | None = Field(
+        default=None,
+        validation_alias="SHOP_PHONE_COUNTRY",
+        description="calling code for phone numbers written without one, e.g. 49",
+    )
+    referral_reward_delay: timedelta = Field(
+        default=timedelta(0), validation_alias="REFERRAL_REWARD_DELAY"
+    )
+    order_reversal_follow_up: Literal["both", "customer", "staff", "none"] = Field(
+        default="both", validation_alias="ORDER_REVERSAL_FOLLOW_UP"
+    )
 
     @field_validator("business_hours")
     @classmethod
@@ -223,6 +249,7 @@ class Settings(BaseSettings):
         "survey_throttle",
         "recovery_delay",
         "escalation_sla",
+        "referral_reward_delay",
         mode="before",
     )
     @classmethod
@@ -240,6 +267,35 @@ class Settings(BaseSettings):
         if value <= timedelta(0):
             raise ValueError("must be a positive duration, e.g. 2d, 36h or P2D")
         return value
+
+    @field_validator(
+        "shopify_webhook_secret",
+        "woocommerce_webhook_secret",
+        "purchases_webhook_secret",
+        "shop_link_secret",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `SHOPIFY_WEBHOOK_SECRET=` in a .env file means "no Shopify", not an empty key
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("referral_reward_delay")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("must not be negative (0 rewards at once; e.g. 14d)")
+        return value
+
+    @field_validator("shop_phone_country")
+    @classmethod
+    def _calling_code(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        code = value.strip().removeprefix("+")
+        if not (code.isdigit() and 1 <= len(code) <= 3 and not code.startswith("0")):
+            raise ValueError("must be a country calling code: 1 to 3 digits, e.g. 49 or 1")
+        return code
 
     @field_validator("telegram_webhook_secret")
     @classmethod
@@ -306,6 +362,10 @@ class Settings(BaseSettings):
             self.slack_app_token,
             self.slack_signing_secret,
             self.referral_secret,
+            self.shopify_webhook_secret,
+            self.woocommerce_webhook_secret,
+            self.purchases_webhook_secret,
+            self.shop_link_secret,
         )
         return [value.get_secret_value() for value in values if value is not None]
 
@@ -346,6 +406,18 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def shop_webhooks(self) -> bool:
+        """A shop sends its orders: the web server runs for its webhooks, in polling mode too."""
+        return any(
+            secret is not None
+            for secret in (
+                self.shopify_webhook_secret,
+                self.woocommerce_webhook_secret,
+                self.purchases_webhook_secret,
+            )
+        )
 
     @property
     def has_platform(self) -> bool:

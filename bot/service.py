@@ -33,6 +33,7 @@ from bot.dashboard import dashboard
 from bot.delivery.inbox import InboxConsumer
 from bot.delivery.outbox import Channel
 from bot.delivery.ratelimit import RateLimiter
+from bot.delivery.routing import InboxRouter
 from bot.errors import ConfigError, InvalidInput
 from bot.flows.model import CustomerKey, Json, StaffVerb
 from bot.handlers.slack import SlackBridge, SlackDesk, make_client, run_socket_mode
@@ -48,6 +49,7 @@ from bot.handlers.telegram import (
 from bot.handlers.web import WebServer, build_web_app
 from bot.messages.templates import Renderer
 from bot.reports import desk_summary
+from bot.shop_service import shop_service
 from bot.storage import Storage
 from bot.storage.claim import exclusive_claim
 
@@ -119,7 +121,9 @@ async def run_service(
         if released:
             log.info("took over %d messages, jobs and updates left by the previous run", released)
         bridge = TelegramBridge(application, rt.engine.handle, rt.renderer, limiter)
-        inbox = InboxConsumer(rt.storage.inbox, bridge.process_raw, rt.clock)
+        shop = await shop_service(settings, rt, lambda: inbox.wake(), application.bot.username)
+        router = InboxRouter({"tg": lambda item: bridge.process_raw(item.body), **shop.consumers})
+        inbox = InboxConsumer(rt.storage.inbox, router.handle, rt.clock)
         desk = None if slack is None else _slack_bridge(settings, slack, rt)
         admin = await dashboard(settings, rt)  # the pages under /admin, or None when off
         loops = [
@@ -136,16 +140,18 @@ async def run_service(
             slack_http = desk.app if desk is not None and settings.slack_app_token is None else None
             if settings.telegram_mode == "webhook":
                 server = await _start_webhook(
-                    settings, application.bot, rt, inbox, slack_http, admin
+                    settings, application.bot, rt, inbox, slack_http, shop.routes, admin
                 )
             else:
-                if slack_http is not None or admin is not None:
+                # the shop's webhooks and the dashboard need the web server too
+                if slack_http is not None or shop.routes or admin is not None:
                     server = WebServer(
                         build_web_app(
                             telegram_path=None,
                             telegram_secret=None,
                             accept_update=None,
                             slack_app=slack_http,
+                            routes=shop.routes,
                             admin=admin,
                         ),
                         settings.host,
@@ -261,6 +267,7 @@ async def _start_webhook(
     rt: Runtime,
     inbox: InboxConsumer,
     slack_app: AsyncApp | None,
+    routes: list[web.RouteDef],
     admin: web.Application | None,
 ) -> WebServer:
     assert settings.telegram_webhook_secret is not None and settings.telegram_webhook_url
@@ -275,6 +282,7 @@ async def _start_webhook(
         telegram_secret=secret,
         accept_update=accept,
         slack_app=slack_app,
+        routes=routes,
         admin=admin,
     )
     server = WebServer(app, settings.host, settings.port)

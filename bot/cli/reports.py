@@ -11,6 +11,7 @@ from bot.cli.common import DONE, add_command, open_existing
 from bot.config import Settings
 from bot.errors import InvalidInput
 from bot.reports import journey_report, score_summary
+from bot.revenue import revenue_report
 
 __all__ = ["add_parsers"]
 
@@ -20,7 +21,7 @@ def add_parsers(commands: Any) -> None:
         commands,
         "report",
         report_command,
-        help="funnel and conversion, NPS (also by week), escalations, referrals, badges",
+        help="funnel, conversion, NPS (also by week), escalations, referrals, badges, revenue",
     )
     nps = add_command(commands, "nps", nps_command, help="NPS (or CSAT, per SURVEY_SCALE)")
     for parser in (report, nps):
@@ -54,9 +55,10 @@ async def _report(settings: Settings, since: datetime | None, until: datetime | 
         result = await journey_report(
             storage.reports, since, until, scale=settings.survey_scale, zone=settings.tz
         )
+        revenue = await revenue_report(storage.shop, since, until)
     finally:
         await storage.close()
-    print("\n".join(result.lines()))
+    print("\n".join(result.lines() + revenue.lines()))
     return DONE
 
 

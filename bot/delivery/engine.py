@@ -23,7 +23,7 @@ from bot.errors import DuplicateInbound, StaleCustomer, StorageError
 from bot.flows import FlowPolicy, decide
 from bot.flows.journey import CUSTOMER_INITIATED, Needs, needs
 from bot.flows.model import ClearButtons, Context, Decision, Event, JobDue, OutMessage
-from bot.storage.protocols import JourneyStore, RecordStore
+from bot.storage.protocols import JourneyStore, RecordStore, ShopLookup
 from bot.storage.types import Change, OutboxItem
 
 __all__ = ["Engine", "Outcome"]
@@ -50,9 +50,11 @@ class Engine:
         clock: Clock,
         on_commit: Callable[[bool, bool], None] = lambda messages, jobs: None,
         records: RecordStore | None = None,
+        shop: ShopLookup | None = None,
     ) -> None:
         self._storage = storage
         self._records = records
+        self._shop = shop
         self._policy = policy
         self._clock = clock
         self._on_commit = on_commit
@@ -102,13 +104,16 @@ class Engine:
         """Read what a few events need besides the customer; most need nothing."""
         if need.export and self._records is not None:
             return Context(export=await self._records.export(event.key))
-        if need.referral_code is None and not need.leaderboard:
+        if need.referral_code is None and not need.leaderboard and need.shop is None:
             return None
         referrer = None
         if need.referral_code is not None:
             referrer = await self._storage.customer_by_code(need.referral_code)
         board = tuple(await self._storage.leaderboard(10)) if need.leaderboard else ()
-        return Context(referrer=referrer, leaderboard=board)
+        shop = None
+        if need.shop is not None and self._shop is not None:
+            shop = await self._shop.lookup(need.shop)
+        return Context(referrer=referrer, leaderboard=board, shop=shop)
 
 
 def _to_change(

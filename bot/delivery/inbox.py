@@ -35,7 +35,7 @@ class InboxConsumer:
     def __init__(
         self,
         storage: InboxStore,
-        handle: Callable[[str], Awaitable[object]],
+        handle: Callable[[QueuedUpdate], Awaitable[object]],
         clock: Clock,
         *,
         batch: int = 256,
@@ -70,7 +70,7 @@ class InboxConsumer:
         finished: list[int] = []
         for row in group:
             try:
-                await self._handle(row.body)
+                await self._handle(row)
             except StorageError:
                 log.exception("inbox update %s not handled: storage failed; will retry", row.id)
                 break

@@ -77,10 +77,18 @@ def end_conversation(customer: Customer, by: str | None, outcome: str) -> Decisi
 
 
 def open_case(
-    customer: Customer, reason: str, trigger: str | None, now: datetime, policy: FlowPolicy
+    customer: Customer,
+    reason: str,
+    trigger: str | None,
+    now: datetime,
+    policy: FlowPolicy,
+    *,
+    notice: OutMessage | None = None,
+    silent: bool = False,
 ) -> Decision:
-    """Hand the customer to a person: open a case, tell staff, tell the customer. An open
-    conversation becomes part of the case (it is closed as escalated)."""
+    """Hand the customer to a person: open a case, tell staff, tell the customer (`notice`, by
+    default that a person will answer; nothing when `silent`). An open conversation becomes
+    part of the case (it is closed as escalated)."""
     if customer.case_id is not None:
         return relay(customer, trigger or reason, policy)
     if customer.conversation_id is not None:
@@ -105,7 +113,7 @@ def open_case(
         customer=customer,
         messages=(
             *((ClearButtons(customer.question_id),) if pending else ()),
-            reply(customer, "escalated"),
+            *(() if silent else (notice or reply(customer, "escalated"),)),
             staff_message("staff_case_opened", case_id, reason=reason),
         ),
         schedule=_sla(case_id, 1, now, policy),

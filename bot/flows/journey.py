@@ -14,14 +14,16 @@ from bot.flows import (
     checkin,
     escalation,
     inbox,
+    linking,
     onboarding,
     privacy,
+    purchase,
     recognition,
     referral,
     satisfaction,
+    shop,
 )
 from bot.flows.common import (
-    advance_stage,
     engage,
     new_customer,
     parse_button_data,
@@ -32,8 +34,8 @@ from bot.flows.dialogue import DialogueState
 from bot.flows.model import (
     Blocked,
     ButtonPress,
-    CancelJobs,
     Command,
+    ContactShared,
     Context,
     Customer,
     Decision,
@@ -46,14 +48,14 @@ from bot.flows.model import (
     LogEntry,
     NonText,
     PurchaseRecorded,
-    PurchaseRow,
-    ScheduleJob,
+    PurchaseReversed,
+    RefundIssued,
+    ShopNeeds,
     StaffAction,
     Start,
     Text,
 )
 from bot.flows.policy import FlowPolicy
-from bot.flows.stages import StageTrigger
 
 __all__ = ["COMMANDS", "CUSTOMER_INITIATED", "Needs", "decide", "needs"]
 
@@ -68,10 +70,11 @@ COMMANDS = (
     "leaderboard",
     "mydata",
     "forget",
+    "link",
 )
 """Commands a customer can send; `me` is an alias of `status`."""
 
-CUSTOMER_INITIATED = (Start, Text, ButtonPress, Command, NonText)
+CUSTOMER_INITIATED = (Start, Text, ButtonPress, Command, NonText, ContactShared)
 
 _YES = frozenset({"yes", "y", "yeah", "yep", "sorted", "solved", "fixed", "ok", "okay", "thanks"})
 
@@ -84,6 +87,7 @@ class Needs:
     leaderboard: bool = False
     referral_code: str | None = None
     export: bool = False
+    shop: ShopNeeds | None = None
 
 
 def needs(event: Event) -> Needs:
@@ -95,6 +99,18 @@ def needs(event: Event) -> Needs:
         return Needs(leaderboard=True)
     if isinstance(event, Start) and referral.is_referral_payload(event.payload):
         return Needs(referral_code=(event.payload or "").strip())
+    if isinstance(event, Start) and linking.is_link_payload(event.payload):
+        peeked = linking.peek(event.payload or "")
+        if peeked is not None:
+            token_id, kind, value = peeked
+            return Needs(
+                shop=ShopNeeds(token_id=token_id, customer_ref=value if kind == "c" else None)
+            )
+    if isinstance(event, Text) and shop.looks_like_order_number(event.text):
+        number = linking.order_number_key(event.text)
+        if number is not None:
+            # history: the customer's recent misses, which limit how many numbers they may try
+            return Needs(history=True, shop=ShopNeeds(order_number=number))
     return Needs()
 
 
@@ -111,14 +127,16 @@ def decide(
         if not isinstance(event, CUSTOMER_INITIATED):
             return None
         fresh = new_customer(event.key, event.profile, now)
+        payload = event.payload if isinstance(event, Start) else None
+        link = linking.is_link_payload(payload)
         captured = onboarding.capture(
-            fresh,
-            event.payload if isinstance(event, Start) else None,
-            now,
-            policy,
-            context.referrer,
+            fresh, None if link else payload, now, policy, context.referrer
         )
         if isinstance(event, Start):
+            if link and payload is not None:
+                return captured.then(
+                    shop.start_with_token(captured.customer, payload, context.shop, now, policy)
+                )
             return captured
         # Someone wrote before /start (e.g. after clearing the chat): capture, then answer.
         return captured.then(_route(captured.customer, event, now, policy, context))
@@ -138,6 +156,13 @@ def _route(
     customer: Customer, event: Event, now: datetime, policy: FlowPolicy, context: Context
 ) -> Decision:
     match event:
+        case Start(payload=payload) if linking.is_link_payload(payload) and payload is not None:
+            back = Decision(customer=customer)
+            if customer.opted_out:  # starting the bot from the shop's link is opting back in
+                back = onboarding.restart(customer, None, now, policy)
+            return back.then(
+                shop.start_with_token(back.customer, payload, context.shop, now, policy)
+            )
         case Start(payload=payload):
             return onboarding.restart(customer, payload, now, policy)
         case Command(name=name, args=args):
@@ -145,7 +170,9 @@ def _route(
         case ButtonPress(data=data):
             return _button(customer, data, now, policy)
         case Text(text=text):
-            return _text(customer, text, now, policy)
+            return _text(customer, text, now, policy, context)
+        case ContactShared():
+            return shop.contact(customer, event, policy)
         case NonText(kind=kind):
             return _non_text(customer, kind, now, policy)
         case JobDue(kind=JobKind.CHECKIN, payload=payload):
@@ -173,8 +200,14 @@ def _route(
             return inbox.autoclose_due(customer, str(payload.get("conversation_id", "")))
         case DeliveryFailed(reason=reason, unreachable=unreachable, ref=ref):
             return escalation.delivery_failed(customer, reason, unreachable, ref)
-        case PurchaseRecorded(order_id=order_id, amount=amount):
-            return _purchase(customer, order_id, amount, now, policy)
+        case PurchaseRecorded(order_id=order_id, amount=amount, order=order, refunds=refunds):
+            return purchase.purchase(
+                customer, order_id, amount, now, policy, order=order, refunds=refunds
+            )
+        case PurchaseReversed():
+            return purchase.reverse(customer, event, now, policy)
+        case RefundIssued():
+            return purchase.refund(customer, event, now, policy)
         case Blocked():
             return escalation.delivery_failed(customer, "the customer blocked the bot", True)
         case StaffAction(case_id=case_id, action=action) if action == "message" or (
@@ -196,7 +229,7 @@ def _command(
 ) -> Decision:
     match name:
         case "help":
-            return onboarding.help_(customer)
+            return onboarding.help_(customer, shop=policy.shop_linking)
         case "human":
             return inbox.human(customer, now, policy)
         case "mydata":
@@ -216,6 +249,8 @@ def _command(
             )
         case "leaderboard":
             return _leaderboard(customer, args, context)
+        case "link" if policy.shop_linking:
+            return shop.prompt(customer)
     return Decision(
         customer=customer, messages=(reply(customer, "unknown_command", command=name[:64]),)
     )
@@ -243,7 +278,9 @@ def _button(customer: Customer, data: str, now: datetime, policy: FlowPolicy) ->
     return Decision(customer=customer, messages=(reply(customer, "stale_button"),))
 
 
-def _text(customer: Customer, text: str, now: datetime, policy: FlowPolicy) -> Decision:
+def _text(
+    customer: Customer, text: str, now: datetime, policy: FlowPolicy, context: Context
+) -> Decision:
     cleaned = text.strip()
     if not cleaned:
         return Decision(customer=customer, messages=(reply(customer, "empty_text"),))
@@ -267,6 +304,13 @@ def _text(customer: Customer, text: str, now: datetime, policy: FlowPolicy) -> D
             sorted_out = cleaned.lower().strip("!. ") in _YES
             return kept.then(escalation.recovery_answer(customer, sorted_out, now, policy, cleaned))
     engaged = engage(customer)
+    # linking by what they type, unless they are talking to a person (who may have asked)
+    linking_by_text = policy.shop_linking and customer.conversation_id is None
+    if linking_by_text and shop.looks_like_order_number(cleaned):
+        linked = shop.typed_order(engaged.customer, cleaned, context.shop, now, policy)
+        return kept.then(engaged).then(linked)
+    if linking_by_text and shop.looks_like_email(cleaned):
+        return kept.then(engaged).then(shop.typed_email(engaged.customer))
     trigger = policy.trigger_in(cleaned)
     if trigger is not None:
         reason = f"trigger word “{trigger}”"
@@ -331,28 +375,3 @@ def _monthly_award(customer: Customer, payload: Mapping[str, Json], policy: Flow
         if rule.metric is None and badge:
             return recognition.award(customer, badge, rule)
     return Decision(customer=customer)
-
-
-def _purchase(
-    customer: Customer, order_id: str, amount: float | None, now: datetime, policy: FlowPolicy
-) -> Decision:
-    """A transaction: the customer climbs to `customer`; a check-in follows in a few days."""
-    customer = customer.evolve(purchases=customer.purchases + 1)
-    moved = advance_stage(customer, StageTrigger.PURCHASE, order_id)
-    if not moved.log:
-        moved = Decision(
-            customer=customer,
-            log=(LogEntry("purchase", customer.stage, customer.stage, order_id),),
-        )
-    return moved.then(referral.converted(moved.customer, now)).then(
-        Decision(
-            customer=moved.customer,
-            records=(PurchaseRow(order_id, amount),),
-            cancel=(CancelJobs(frozenset({JobKind.CHECKIN})),),
-            schedule=(
-                ScheduleJob(
-                    JobKind.CHECKIN, now + policy.post_purchase_checkin, {"reason": "post_purchase"}
-                ),
-            ),
-        )
-    )

@@ -15,6 +15,8 @@ from bot.flows.dialogue import DialogueState
 from bot.flows.stages import Stage
 
 __all__ = [
+    "KEYBOARD_CONTACT",
+    "KEYBOARD_REMOVE",
     "BadgeAwarded",
     "Blocked",
     "Button",
@@ -24,6 +26,7 @@ __all__ = [
     "CaseOpened",
     "ClearButtons",
     "Command",
+    "ContactShared",
     "Context",
     "Customer",
     "CustomerKey",
@@ -36,23 +39,35 @@ __all__ = [
     "Json",
     "LeaderRow",
     "Line",
+    "LinkTokenUsed",
     "LogEntry",
     "NonText",
+    "OrderApplied",
+    "OrderCandidate",
+    "OrderKey",
     "OutMessage",
     "Outbound",
     "Profile",
     "PurchaseRecorded",
+    "PurchaseReversed",
     "PurchaseRow",
     "Record",
     "ReferralConverted",
     "ReferralJoined",
+    "ReferralWithdrawn",
+    "RefundApplied",
+    "RefundIssued",
     "ScheduleJob",
     "ScoreComment",
     "ScoreRow",
+    "ShopContext",
+    "ShopLinked",
+    "ShopNeeds",
     "StaffAction",
     "StaffVerb",
     "Start",
     "Text",
+    "WorkQueued",
 ]
 
 Json: TypeAlias = str | int | float | bool | list["Json"] | dict[str, "Json"] | None
@@ -218,10 +233,61 @@ class JobDue(_Inbound):
     payload: Mapping[str, Json] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class OrderKey:
+    """A shop order: the platform it came from (`shopify`, `woocommerce`, `purchases`) and the
+    shop's own id for it."""
+
+    source: str
+    order_id: str
+
+    @property
+    def ref(self) -> str:
+        """`source/order_id`: unique across platforms (the purchase's id in the journey)."""
+        return f"{self.source}/{self.order_id}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class PurchaseRecorded(_Inbound):
     order_id: str
     amount: float | None = None
+    order: OrderKey | None = None
+    """The shop order this purchase is (None: reported by hand, `escalator purchase`)."""
+    refunds: tuple[str, ...] = ()
+    """Refunds of the order made before it reached the journey: settled with it, silently."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PurchaseReversed(_Inbound):
+    """A counted shop order was cancelled or refunded in full."""
+
+    order: OrderKey
+    order_number: str
+    reason: Literal["cancelled", "refunded"]
+    amount: str | None = None
+    currency: str | None = None
+    refunds: tuple[str, ...] = ()
+    """Its partial refunds not yet followed up: the reversal settles them."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefundIssued(_Inbound):
+    """Part of a counted shop order was refunded (the purchase stands)."""
+
+    order: OrderKey
+    refund_id: str
+    order_number: str
+    amount: str | None = None
+    currency: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactShared(_Inbound):
+    """The customer shared a phone number with Telegram's contact button."""
+
+    phone: str
+    own: bool
+    """It is the sender's own contact (Telegram's `contact.user_id` is theirs)."""
 
 
 StaffVerb = Literal["claim", "reply", "note", "resolve", "handback", "close", "escalate", "message"]
@@ -260,12 +326,22 @@ Event: TypeAlias = (
     | Blocked
     | JobDue
     | PurchaseRecorded
+    | PurchaseReversed
+    | RefundIssued
+    | ContactShared
     | StaffAction
     | DeliveryFailed
 )
 
 
 # --- the decision ---------------------------------------------------------------------------
+
+
+KEYBOARD_CONTACT = "keyboard:contact"
+"""Button data for Telegram's contact button: a reply keyboard whose one button shares the
+customer's own phone number (never a callback: real callback data starts with a number)."""
+KEYBOARD_REMOVE = "keyboard:remove"
+"""Button data that removes a reply keyboard shown earlier (the button itself is not shown)."""
 
 
 @dataclass(frozen=True)
@@ -388,6 +464,60 @@ class BadgeAwarded:
     badge: str
 
 
+@dataclass(frozen=True)
+class ReferralWithdrawn:
+    """The deciding customer's purchase was reversed before their referrer was rewarded for it:
+    the conversion is undone and the reward (the referrer's pending job) cancelled. Once the
+    reward went out, both stand."""
+
+    referrer: str
+
+
+@dataclass(frozen=True)
+class OrderApplied:
+    """What the journey has counted of a shop order (`purchase`, then `reversed`)."""
+
+    order: OrderKey
+    applied: Literal["purchase", "reversed"]
+
+
+@dataclass(frozen=True)
+class RefundApplied:
+    """A shop refund the journey has dealt with."""
+
+    source: str
+    refund_id: str
+
+
+@dataclass(frozen=True)
+class ShopLinked:
+    """The customer is the shop's customer with this identity (`kind`: ref, order, phone,
+    email). `replace`: a stronger proof takes the identity over from whoever held it; otherwise
+    an identity already linked stays with its holder."""
+
+    kind: Literal["ref", "order", "phone", "email"]
+    value: str
+    method: str
+    replace: bool = True
+
+
+@dataclass(frozen=True)
+class LinkTokenUsed:
+    """A link token was redeemed (tokens are single-use)."""
+
+    token_id: str
+
+
+@dataclass(frozen=True)
+class WorkQueued:
+    """Work for the durable inbox, queued in the same commit (e.g. attach the orders a new link
+    ties to the customer)."""
+
+    key: str
+    group: str
+    body: str
+
+
 Record: TypeAlias = (
     PurchaseRow
     | ScoreRow
@@ -398,6 +528,12 @@ Record: TypeAlias = (
     | ReferralJoined
     | ReferralConverted
     | BadgeAwarded
+    | ReferralWithdrawn
+    | OrderApplied
+    | RefundApplied
+    | ShopLinked
+    | LinkTokenUsed
+    | WorkQueued
 )
 
 
@@ -409,11 +545,43 @@ class LeaderRow:
 
 
 @dataclass(frozen=True)
+class ShopNeeds:
+    """What a linking decision needs read from the shop's data."""
+
+    token_id: str | None = None
+    customer_ref: str | None = None
+    order_number: str | None = None
+    """Normalised (`bot.flows.linking.order_number_key`)."""
+
+
+@dataclass(frozen=True)
+class OrderCandidate:
+    """An order whose number matches what a customer typed."""
+
+    order: OrderKey
+    order_number: str
+    customer_id: str | None
+    placed_at: datetime
+
+
+@dataclass(frozen=True)
+class ShopContext:
+    token_used_by: str | None = None
+    """The customer who redeemed the link token already, if anyone."""
+    ref_email: str | None = None
+    """The email the shop gave for the token's customer ref (`escalator link --email`)."""
+    ref_phone: str | None = None
+    """The phone number the shop gave for it (`escalator link --phone`)."""
+    orders: tuple[OrderCandidate, ...] = ()
+
+
+@dataclass(frozen=True)
 class Context:
     """What some events need read from storage besides the customer (loaded by the engine)."""
 
     referrer: Customer | None = None
     leaderboard: tuple[LeaderRow, ...] = ()
+    shop: ShopContext | None = None
     export: Mapping[str, Json] | None = None
     """Everything held about the customer (for `/mydata`)."""
 

@@ -112,8 +112,9 @@ HUMAN = "human"
 """The data of the "Talk to a person" button (not a question: it is never stale)."""
 
 
-def help_(customer: Customer) -> Decision:
-    message = reply(customer, "help")
+def help_(customer: Customer, shop: bool = False) -> Decision:
+    """`/help`; `shop`: the shop sends its orders, so `/link` is worth mentioning."""
+    message = reply(customer, "help", shop=shop)
     talk = (Button("button_human", HUMAN),)
     return Decision(
         customer=customer,

@@ -101,6 +101,23 @@ class FlowPolicy:
     """Keys referral codes so they cannot be guessed from customer ids (set per deployment)."""
     max_text_length: int = 4000
     """Longer customer text is accepted but trimmed where it is stored or quoted back."""
+    referral_reward_delay: timedelta = timedelta(0)
+    """From a referred friend's first purchase to the referrer's reward (told, counted, badges):
+    a purchase reversed within it withdraws the conversion (a shop's return window)."""
+    link_secret: bytes = b"escalator-link"
+    """Signs the shop's link tokens (set per deployment)."""
+    shop_linking: bool = False
+    """A shop sends its orders (a webhook secret is set): customers may link by phone or by
+    typing an order number."""
+    phone_country: str | None = None
+    """The calling code for phone numbers written without one (`0170 ...` -> `49170...`)."""
+    order_number_window: timedelta = timedelta(days=30)
+    """A typed order number links only an order placed within this window."""
+    link_attempts: int = 5
+    """Typed order numbers that matched nothing, per customer per day, before the bot stops
+    looking them up (order numbers are often sequential: they must not be guessed)."""
+    reversal_follow_up: Literal["both", "customer", "staff", "none"] = "both"
+    """After a refund or cancellation: a recovery message to the customer, a case for staff."""
     business_hours: BusinessHours | None = None
     """When a person answers conversations; None: no promise about when."""
     inbox_autoclose: timedelta = timedelta(days=2)

@@ -14,7 +14,7 @@ import base64
 import hashlib
 import hmac
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.flows import recognition
 from bot.flows.common import advance_stage, reply
@@ -105,8 +105,9 @@ def attribute(
     )
 
 
-def converted(customer: Customer, now: datetime) -> Decision:
-    """A referred customer's first purchase converts the referral; the referrer is told."""
+def converted(customer: Customer, now: datetime, delay: timedelta = timedelta(0)) -> Decision:
+    """A referred customer's first purchase converts the referral; the referrer is told (and
+    rewarded) after `delay`, so that a purchase reversed before then can withdraw it."""
     if customer.referred_by is None or customer.purchases != 1:
         return Decision(customer=customer)
     referrer = CustomerKey.parse(customer.referred_by)
@@ -115,7 +116,7 @@ def converted(customer: Customer, now: datetime) -> Decision:
         schedule=(
             ScheduleJob(
                 JobKind.REFERRAL_CONVERTED,
-                now,
+                now + delay,
                 {"friend": customer.first_name or ""},
                 customer=referrer,
                 subject=customer.id,

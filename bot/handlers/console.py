@@ -175,7 +175,8 @@ class ConsoleCustomerChannel:
         user = row.key.external_id
         prefix = "bot" if user == self.current_user else f"bot → customer {inert(user)}"
         self._out.write(f"{prefix}: {_indent(message.text)}\n")
-        flat = [button for line in message.buttons for button in line]
+        # a reply keyboard (Telegram's contact button) has no meaning in a terminal
+        flat = [b for line in message.buttons for b in line if not b[1].startswith("keyboard:")]
         if flat:
             self.buttons[user] = [(label, data) for label, data in flat]
             self._out.write(f"     {button_list([label for label, _ in flat])}\n")

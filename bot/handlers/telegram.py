@@ -5,6 +5,8 @@ Inbound translation (`to_event`):
 - `/start [payload]` becomes `Start`; any other `/command` a `Command`; text a `Text`.
 - A callback query becomes a `ButtonPress`; it is answered at once. A press on a message that
   is not in the presser's own private chat gets a short notice and changes nothing.
+- A contact shared with the contact button becomes `ContactShared`, saying whether it is the
+  sender's own (`contact.user_id == from.id`).
 - Stickers, photos, voice notes and other non-text messages become `NonText` (a polite answer).
 - `my_chat_member` with status `kicked` (the customer blocked the bot) becomes `Blocked`.
 - Edited messages are ignored: the original was already answered, and re-answering an edit
@@ -35,7 +37,10 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
+    KeyboardButton,
     Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
     Update,
 )
 from telegram.constants import ChatMemberStatus, ChatType, MessageLimit, ParseMode
@@ -60,9 +65,12 @@ from bot.errors import (
     TransientDeliveryError,
 )
 from bot.flows.model import (
+    KEYBOARD_CONTACT,
+    KEYBOARD_REMOVE,
     Blocked,
     ButtonPress,
     Command,
+    ContactShared,
     CustomerKey,
     Event,
     NonText,
@@ -156,6 +164,9 @@ def _message_event(message: Message, inbound: str) -> Translation:
         "inbound_id": inbound,
         "profile": Profile(user.first_name, user.language_code, user.username),
     }
+    if message.contact is not None:
+        own = message.contact.user_id is not None and message.contact.user_id == user.id
+        return ContactShared(phone=message.contact.phone_number, own=own, **common)
     if text is None:
         return NonText(kind=effective_message_type(message) or "message", **common)
     if text.startswith("/") and len(text) > 1:
@@ -312,9 +323,20 @@ class TelegramChannel:
             log.info("buttons of message %s not cleared: %s", platform_message_id, exc)
 
 
-def _keyboard(rows: Sequence[Sequence[tuple[str, str]]]) -> InlineKeyboardMarkup | None:
+def _keyboard(
+    rows: Sequence[Sequence[tuple[str, str]]],
+) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
     if not rows:
         return None
+    kinds = {data for row in rows for _, data in row}
+    if KEYBOARD_REMOVE in kinds:
+        return ReplyKeyboardRemove()
+    if KEYBOARD_CONTACT in kinds:  # Telegram's contact button: shares the user's own number
+        return ReplyKeyboardMarkup(
+            [[KeyboardButton(label, request_contact=True)] for row in rows for label, _ in row],
+            resize_keyboard=True,
+            one_time_keyboard=True,
+        )
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
     )

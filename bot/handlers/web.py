@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -46,8 +46,10 @@ def build_web_app(
     telegram_secret: str | None,
     accept_update: Callable[[int, str], Awaitable[None]] | None,
     slack_app: AsyncApp | None = None,
+    routes: Sequence[web.RouteDef] = (),
     admin: web.Application | None = None,
 ) -> web.Application:
+    """The server's pages; `routes` adds more (the shop's webhooks, `bot.handlers.shop`)."""
     app = web.Application(client_max_size=MAX_BODY)
 
     async def health(_: web.Request) -> web.Response:
@@ -93,6 +95,7 @@ def build_web_app(
         app.router.add_post("/slack/events", slack_events)
     if telegram_path is not None and accept_update is not None:
         app.router.add_post(telegram_path, telegram_webhook)
+    app.add_routes(routes)
     if admin is not None:
         app.add_subapp(ADMIN_PREFIX, admin)
     return app

@@ -22,16 +22,27 @@ Rules every backend keeps, whatever process writes:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bot.flows.model import Customer, CustomerKey, HistoryEntry, Json, LeaderRow
+from bot.flows.model import (
+    Customer,
+    CustomerKey,
+    HistoryEntry,
+    Json,
+    LeaderRow,
+    OrderKey,
+    ShopContext,
+    ShopNeeds,
+)
+from bot.flows.orders import Order
 from bot.storage.types import (
     ActivityCounts,
     AdminAccount,
     AdminSession,
     CaseView,
+    ChainRevenue,
     Change,
     CustomerFilter,
     CustomerRecord,
@@ -46,6 +57,7 @@ from bot.storage.types import (
     PendingJob,
     QueuedUpdate,
     RecentBadge,
+    RevenueRow,
     StoredVersion,
     SystemJob,
 )
@@ -60,6 +72,8 @@ __all__ = [
     "OutboxStore",
     "RecordStore",
     "ReportStore",
+    "ShopLookup",
+    "ShopStore",
     "Storage",
     "TemplateStore",
 ]
@@ -274,6 +288,68 @@ class RecordStore(Protocol):
         """The audit: (tombstone, erased by, when), oldest first."""
 
 
+class ShopLookup(Protocol):
+    async def lookup(self, needs: ShopNeeds) -> ShopContext:
+        """What a linking decision needs: who redeemed a link token, the email the shop gave
+        for a customer ref, the orders whose number (or confirmation number) is the one typed."""
+
+
+class ShopStore(ShopLookup, Protocol):
+    """Shop orders as their webhooks told them, and the links from a chat to the shop's
+    customer. An order is attached to at most one customer, once."""
+
+    async def seen(self, event_key: str) -> bool:
+        """Whether the webhook delivery with this key was recorded already."""
+
+    async def record(
+        self,
+        event_key: str,
+        topic: str,
+        key: OrderKey,
+        merge: Callable[[Order | None], Order],
+        at: datetime,
+    ) -> tuple[Order, bool]:
+        """In one transaction: note the delivery and store `merge(the order as stored)`. Returns
+        the order and True; or, when the delivery was recorded before, the order as stored and
+        False (nothing written). `merge` may run more than once; it must be pure. Only the
+        order's own fields are written: whom it is attached to and what the journey counted of
+        it are changed by `attach` and by journey commits alone."""
+
+    async def order(self, key: OrderKey) -> Order | None: ...
+
+    async def match(self, order: Order) -> str | None:
+        """The customer a link ties `order` to: by its order id, else the shop's customer ref,
+        else its phone, else its email (the newest link of the first kind that matches)."""
+
+    async def attach(
+        self,
+        orders: Sequence[tuple[OrderKey, InboxItem | None]],
+        customer_id: str,
+        at: datetime,
+    ) -> list[OrderKey]:
+        """Attach those of `orders` still unmatched to `customer_id` and queue each one's item;
+        return the keys attached now. One transaction: an order is attached once, to one."""
+
+    async def unmatched_for(self, customer_id: str, limit: int) -> list[Order]:
+        """Unmatched orders that the customer's links tie to them, oldest first."""
+
+    async def unmatched(self, limit: int) -> list[Order]:
+        """Orders attached to nobody yet, newest first."""
+
+    async def remember_customer(
+        self, customer_ref: str, email: str | None, phone: str | None, at: datetime
+    ) -> None:
+        """What the shop says about one of its customers (`escalator link --email`)."""
+
+    async def revenue(self, since: datetime | None, until: datetime | None) -> list[RevenueRow]:
+        """Paid orders placed in [since, until), net of partial refunds, by the current stage
+        of the customer they are attached to (None: attached to nobody) and currency."""
+
+    async def chain_revenue(self, limit: int, depth: int = 10) -> list[ChainRevenue]:
+        """For each referrer, what the people of their chain (up to `depth` generations)
+        spent, per currency; the `limit` largest."""
+
+
 class AdminStore(Protocol):
     """The admin dashboard's accounts, their sessions, and failed sign-ins (for throttling).
     Names are stored as given; callers normalise them."""
@@ -339,6 +415,9 @@ class Storage(Protocol):
 
     @property
     def records(self) -> RecordStore: ...
+
+    @property
+    def shop(self) -> ShopStore: ...
 
     @property
     def admin(self) -> AdminStore: ...

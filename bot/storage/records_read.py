@@ -203,6 +203,19 @@ _EXPORT_COLUMNS: dict[str, tuple[str, ...]] = {
     "badges": ("badge", "awarded_at"),
     "jobs": ("kind", "due_at", "payload"),
     "outbox": ("created_at", "audience", "template", "context", "status"),
+    "shop_orders": (
+        "source",
+        "order_id",
+        "order_number",
+        "status",
+        "amount_micros",
+        "currency",
+        "customer_ref",
+        "email",
+        "phone",
+        "placed_at",
+    ),
+    "shop_links": ("kind", "value", "method", "linked_at"),
 }
 
 

@@ -249,6 +249,7 @@ def erase_statements(plan: ErasePlan) -> list[tuple[str, tuple[object, ...]]]:
         ("UPDATE inbound SET customer_id = ? WHERE customer_id = ?", (new, old)),
         ("UPDATE badges SET customer_id = ? WHERE customer_id = ?", (new, old)),
         ("DELETE FROM staff_posts WHERE customer_id = ?", (old,)),
+        *_erase_shop(old, new),
         (
             "INSERT INTO erasures (tombstone, erased_by, at) VALUES (?, ?, ?)",
             (new, plan.by[:200], at),
@@ -292,6 +293,27 @@ def erase_statements(plan: ErasePlan) -> list[tuple[str, tuple[object, ...]]]:
     return statements
 
 
+def _erase_shop(old: str, new: str) -> list[tuple[str, tuple[object, ...]]]:
+    """Who they are in the shop goes (what the shop said about them, their links); their orders
+    stay for the revenue figures, attached to the tombstone, without email, phone or the shop's
+    id for them (a later webhook about such an order does not bring them back:
+    `shop_rows.ERASED_FREE`); redeemed link tokens stay redeemed."""
+    return [
+        (
+            "DELETE FROM shop_customers WHERE customer_ref IN "
+            "(SELECT value FROM shop_links WHERE customer_id = ? AND kind = 'ref')",
+            (old,),
+        ),
+        ("DELETE FROM shop_links WHERE customer_id = ?", (old,)),
+        ("UPDATE shop_tokens SET customer_id = ? WHERE customer_id = ?", (new, old)),
+        (
+            "UPDATE shop_orders SET customer_id = ?, email = NULL, phone = NULL, "
+            "customer_ref = NULL WHERE customer_id = ?",
+            (new, old),
+        ),
+    ]
+
+
 def _delete_outbox(old: str, keep: tuple[int, ...]) -> tuple[str, tuple[object, ...]]:
     if not keep:
         return "DELETE FROM outbox WHERE customer_id = ?", (old,)
@@ -312,6 +334,8 @@ def export_tables() -> tuple[tuple[str, str, str], ...]:
         ("badges", "badges", "badges WHERE customer_id = ? ORDER BY awarded_at"),
         ("planned", "jobs", "jobs WHERE customer_id = ? AND status = 'pending' ORDER BY id"),
         ("sent", "outbox", "outbox WHERE customer_id = ? ORDER BY id"),
+        ("shop_orders", "shop_orders", "shop_orders WHERE customer_id = ? ORDER BY received_at"),
+        ("shop_links", "shop_links", "shop_links WHERE customer_id = ? ORDER BY linked_at"),
     )
 
 

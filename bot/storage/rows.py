@@ -8,14 +8,21 @@ from bot.flows.model import (
     CaseChanged,
     CaseOpened,
     Line,
+    LinkTokenUsed,
+    OrderApplied,
     PurchaseRow,
     Record,
     ReferralConverted,
     ReferralJoined,
+    ReferralWithdrawn,
+    RefundApplied,
     ScoreComment,
     ScoreRow,
+    ShopLinked,
+    WorkQueued,
 )
 from bot.storage.codec import buttons_to_json, customer_to_row, dump, epoch
+from bot.storage.shop_rows import SHOP_KINDS, shop_record_rows
 from bot.storage.types import Change
 
 __all__ = ["ORDER", "Rows", "change_rows"]
@@ -40,6 +47,7 @@ ORDER = (
     "referral_converted",
     "badge",
     "line",
+    *SHOP_KINDS,
     "outbox",
     "sent",
     "retry",
@@ -95,8 +103,8 @@ def change_rows(change: Change) -> tuple[Rows, list[tuple[object, ...]]]:
             for entry in change.log
         ]
     for record in change.records:
-        kind, row = _record_row(record, cid, at)
-        rows.setdefault(kind, []).append(row)
+        for kind, row in _record_rows(record, cid, at):
+            rows.setdefault(kind, []).append(row)
     lease = 0.0 if change.outbox_lease_until is None else epoch(change.outbox_lease_until)
     outbox: list[tuple[object, ...]] = [
         (
@@ -115,6 +123,20 @@ def change_rows(change: Change) -> tuple[Rows, list[tuple[object, ...]]]:
         for item in change.outbox
     ]
     return rows, outbox
+
+
+def _record_rows(record: Record, cid: str, at: float) -> list[tuple[str, tuple[object, ...]]]:
+    match record:
+        case (
+            ReferralWithdrawn()
+            | OrderApplied()
+            | RefundApplied()
+            | ShopLinked()
+            | LinkTokenUsed()
+            | WorkQueued()
+        ):
+            return shop_record_rows(record, cid, at)
+    return [_record_row(record, cid, at)]
 
 
 def _record_row(record: Record, cid: str, at: float) -> tuple[str, tuple[object, ...]]:

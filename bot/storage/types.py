@@ -31,6 +31,7 @@ __all__ = [
     "AdminRole",
     "AdminSession",
     "CaseView",
+    "ChainRevenue",
     "Change",
     "CustomerFilter",
     "CustomerRecord",
@@ -46,6 +47,7 @@ __all__ = [
     "PendingJob",
     "QueuedUpdate",
     "RecentBadge",
+    "RevenueRow",
     "StoredVersion",
     "SystemJob",
 ]
@@ -281,6 +283,30 @@ class CustomerRecord:
     """What they wrote with their latest score."""
 
 
+@dataclass(frozen=True)
+class RevenueRow:
+    """Shop revenue (paid orders, net of partial refunds) of customers at one stage."""
+
+    stage: str | None
+    """None: orders not linked to any chat yet."""
+    currency: str | None
+    orders: int
+    amount_micros: int
+
+
+@dataclass(frozen=True)
+class ChainRevenue:
+    """What the people a customer's referral chain brought spent at the shop (seed 004's
+    "Jack": every generation of introductions, counted in money)."""
+
+    referrer_id: str
+    first_name: str
+    currency: str | None
+    buyers: int
+    generations: int
+    amount_micros: int
+
+
 AdminRole = Literal["viewer", "editor"]
 """What a dashboard account may do: viewers read; editors also change message templates."""
 
@@ -291,7 +317,7 @@ class AdminAccount:
 
     name: str
     password_hash: str
-    """`bot.handlers.admin.passwords` format: the algorithm and its parameters travel with it."""
+    """`bot.passwords` format: the algorithm and its parameters travel with it."""
     role: AdminRole
     created_at: datetime
     updated_at: datetime

@@ -7,13 +7,15 @@ import sqlite3
 from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.flows.common import new_customer
-from bot.flows.model import CustomerKey, LogEntry, Profile
+from bot.flows.model import CustomerKey, LinkTokenUsed, LogEntry, OrderKey, Profile, ShopLinked
+from bot.flows.orders import OrderStatus, OrderUpdate, Refund, merge
 from bot.storage import open_storage
 from bot.storage.transfer import TABLES
 from bot.storage.types import AdminAccount, AdminSession, Change, InboxItem, OutboxItem
@@ -140,6 +142,24 @@ async def add_the_rest(url: str) -> None:
         assert await store.records.erase(customer, "ann", AT) is not None
         await store.inbox.add([InboxItem("tg:77", "telegram:7", 77, '{"update_id": 77}')], AT)
         await store.templates.add_version("welcome", "en", "Hi {{ name }}!", "ann", "", AT)
+        # the shop: an order and its refund, the delivery, what the shop said of a customer,
+        # and a chat linked with a (redeemed) link token
+        update = OrderUpdate(
+            OrderKey("shopify", "1001"),
+            "orders/paid",
+            OrderStatus.PAID,
+            order_number="#1001",
+            amount=Decimal("49.90"),
+            currency="EUR",
+            refunds=(Refund("r1", Decimal("5.00")),),
+        )
+        await store.shop.record(
+            "shopify:w1", update.topic, update.key, lambda now: merge(now, update, AT), AT
+        )
+        await store.shop.remember_customer("SHOP-1", "ada@example.com", None, AT)
+        linked = new_customer(CustomerKey("test", "shop"), Profile("Ada", "en"), AT)
+        links = (ShopLinked("ref", "SHOP-1", "link"), LinkTokenUsed("0123456789abcdef0123"))
+        await store.journey.commit(Change(linked, AT, records=links))
         await store.admin.save_account(AdminAccount("ann", "scrypt$x", "editor", AT, AT))
         later = AT + timedelta(hours=1)
         await store.admin.open_session(AdminSession("s1", "ann", "fp", "10.0.0.1", AT, later))

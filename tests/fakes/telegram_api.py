@@ -122,6 +122,17 @@ class FakeBotApi:
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
         return self.push("message", message)
 
+    def contact(self, user: int, phone: str, *, owner: int | None = None) -> dict[str, Any]:
+        """A contact shared in the chat: the user's own (Telegram's contact button), or, with
+        another `owner`, someone else's contact card."""
+        message = self._user_message(user, "Ada", "en")
+        message["contact"] = {
+            "phone_number": phone,
+            "first_name": "Ada",
+            "user_id": user if owner is None else owner,
+        }
+        return self.push("message", message)
+
     def sticker(self, user: int) -> dict[str, Any]:
         message = self._user_message(user, "Ada", "en")
         message["sticker"] = {
@@ -334,8 +345,11 @@ class FakeBotApi:
             "from": BOT_USER,
             "text": params["text"],
         }
-        if params.get("reply_markup"):
-            message["reply_markup"] = params["reply_markup"]
+        markup = params.get("reply_markup")
+        if isinstance(markup, dict) and "inline_keyboard" in markup:
+            # Message.reply_markup is only ever an inline keyboard: a reply keyboard (or its
+            # removal) is shown by the client, not attached to the message
+            message["reply_markup"] = markup
         self.messages[message_id] = message
         return message
 

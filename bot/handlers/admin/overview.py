@@ -1,7 +1,8 @@
 """The overview: the `escalator report` of a period, drawn.
 
-The figures come from `bot.reports.journey_report`, the very code `escalator report` prints
-from; the page shows them as numbers and hands the charts their data as JSON.
+The figures come from `bot.reports.journey_report` and `bot.revenue.revenue_report`, the very
+code `escalator report` prints from; the page shows them as numbers and hands the charts their
+data as JSON.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 
 from bot.flows.model import Json
+from bot.flows.orders import format_money
 from bot.handlers.admin.site import Site
 from bot.reports import JourneyReport, journey_report, shown_duration, shown_score
+from bot.revenue import revenue_report
 
 __all__ = ["chart_data", "routes"]
 
@@ -77,6 +80,7 @@ def routes(site: Site) -> list[web.RouteDef]:
             scale=site.options.scale,
             zone=site.options.zone,
         )
+        revenue = await revenue_report(site.parts.storage.shop, since, until)
         return site.views.page(
             request,
             "overview.html",
@@ -84,6 +88,8 @@ def routes(site: Site) -> list[web.RouteDef]:
             section="overview",
             report=report,
             charts=chart_data(report),
+            revenue=revenue,
+            money=format_money,
             shown_score=shown_score,
             median=""
             if report.median_time_to_resolve is None

@@ -263,8 +263,89 @@ async def inbox_records_privacy(db: Connection) -> None:
     )
 
 
+async def shop_orders_and_links(db: Connection) -> None:
+    # As SQLite's migration 9: orders as the shop's webhooks told them (amounts in millionths of
+    # the currency unit), their refunds, the deliveries seen, and who a chat is in the shop.
+    await db.execute(
+        """
+        CREATE TABLE shop_orders (
+            source TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            applied TEXT NOT NULL DEFAULT 'none',
+            shop TEXT,
+            order_number TEXT,
+            number_key TEXT,
+            confirmation_key TEXT,
+            customer_ref TEXT,
+            email TEXT,
+            phone TEXT,
+            amount_micros BIGINT,
+            currency TEXT,
+            placed_at DOUBLE PRECISION,
+            customer_id TEXT,
+            received_at DOUBLE PRECISION NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL,
+            attached_at DOUBLE PRECISION,
+            PRIMARY KEY (source, order_id)
+        );
+        CREATE INDEX shop_orders_customer ON shop_orders (customer_id);
+        CREATE INDEX shop_orders_unmatched ON shop_orders (received_at)
+            WHERE customer_id IS NULL;
+        CREATE INDEX shop_orders_order_id ON shop_orders (order_id) WHERE customer_id IS NULL;
+        CREATE INDEX shop_orders_ref ON shop_orders (customer_ref) WHERE customer_id IS NULL;
+        CREATE INDEX shop_orders_phone ON shop_orders (phone) WHERE customer_id IS NULL;
+        CREATE INDEX shop_orders_email ON shop_orders (email) WHERE customer_id IS NULL;
+        CREATE INDEX shop_orders_number ON shop_orders (number_key);
+        CREATE INDEX shop_orders_confirmation ON shop_orders (confirmation_key);
+
+        CREATE TABLE shop_refunds (
+            source TEXT NOT NULL,
+            refund_id TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            amount_micros BIGINT,
+            at DOUBLE PRECISION NOT NULL,
+            applied INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (source, refund_id)
+        );
+        CREATE INDEX shop_refunds_order ON shop_refunds (source, order_id);
+
+        CREATE TABLE shop_events (
+            event_key TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            received_at DOUBLE PRECISION NOT NULL
+        );
+
+        CREATE TABLE shop_links (
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            customer_id TEXT NOT NULL,
+            method TEXT NOT NULL,
+            linked_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (kind, value)
+        );
+        CREATE INDEX shop_links_customer ON shop_links (customer_id, kind);
+
+        CREATE TABLE shop_tokens (
+            token_id TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            used_at DOUBLE PRECISION NOT NULL
+        );
+
+        CREATE TABLE shop_customers (
+            customer_ref TEXT PRIMARY KEY,
+            email TEXT,
+            phone TEXT,
+            updated_at DOUBLE PRECISION NOT NULL
+        );
+        """
+    )
+
+
 async def admin_dashboard(db: Connection) -> None:
-    # As SQLite's migration 9: dashboard accounts, sessions (by a digest of the cookie's token),
+    # As SQLite's migration 10: dashboard accounts, sessions (by a digest of the cookie's token),
     # and failed sign-ins by subject for throttling.
     await db.execute(
         """
@@ -299,7 +380,8 @@ async def admin_dashboard(db: Connection) -> None:
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "initial schema", initial_schema),
     (2, "conversations, customer records and erasure", inbox_records_privacy),
-    (3, "admin dashboard accounts and sessions", admin_dashboard),
+    (3, "shop orders and links", shop_orders_and_links),
+    (4, "admin dashboard accounts and sessions", admin_dashboard),
 )
 
 

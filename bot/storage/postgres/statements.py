@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bot.storage.codec import CUSTOMER_COLUMNS, CUSTOMER_LIST
 from bot.storage.postgres.database import Connection
+from bot.storage.postgres.shop import SHOP_WRITES
 from bot.storage.rows import ORDER, Rows
 
 __all__ = ["INSERT_CUSTOMER", "INSERT_OUTBOX", "UPDATE_CUSTOMER", "WRITES", "write_rows"]
@@ -120,6 +121,7 @@ WRITES: dict[str, str] = {
         "INSERT INTO meta (name, value) VALUES ($1, $2) "
         "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
     ),
+    **SHOP_WRITES,
 }
 
 

@@ -23,6 +23,7 @@ from bot.storage.sqlite.migrations import migrate
 from bot.storage.sqlite.reader import Reader
 from bot.storage.sqlite.records import SQLiteRecords
 from bot.storage.sqlite.reports import SQLiteReports
+from bot.storage.sqlite.shop import SQLiteShop
 from bot.storage.sqlite.statements import WRITES
 from bot.storage.sqlite.templates import SQLiteMeta, SQLiteTemplates
 from bot.storage.sqlite.work import SQLiteInbox, SQLiteJobs, SQLiteOutbox
@@ -59,6 +60,7 @@ class SQLiteStorage:
         self.meta = SQLiteMeta(writer, reader)
         self.reports = SQLiteReports(reader)
         self.records = SQLiteRecords(writer, reader)
+        self.shop = SQLiteShop(writer, reader)
         self.admin = SQLiteAdmin(writer, reader)
         self._closed = False
 

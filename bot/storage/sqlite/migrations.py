@@ -312,6 +312,83 @@ def inbox_records_privacy(db: sqlite3.Connection) -> None:
     )
 
 
+def shop_orders_and_links(db: sqlite3.Connection) -> None:
+    # Orders as the shop's webhooks told them (amounts in millionths of the currency unit:
+    # exact, and summable), their refunds, the deliveries seen, and who a chat is in the shop.
+    # The unmatched-order indexes stay small: most orders are attached as they arrive.
+    _run(
+        db,
+        """
+        CREATE TABLE shop_orders (
+            source TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            applied TEXT NOT NULL DEFAULT 'none',
+            shop TEXT,
+            order_number TEXT,
+            number_key TEXT,
+            confirmation_key TEXT,
+            customer_ref TEXT,
+            email TEXT,
+            phone TEXT,
+            amount_micros INTEGER,
+            currency TEXT,
+            placed_at REAL,
+            customer_id TEXT,
+            received_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            attached_at REAL,
+            PRIMARY KEY (source, order_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX shop_orders_customer ON shop_orders(customer_id);
+        CREATE INDEX shop_orders_unmatched ON shop_orders(received_at) WHERE customer_id IS NULL;
+        CREATE INDEX shop_orders_order_id ON shop_orders(order_id) WHERE customer_id IS NULL;
+        CREATE INDEX shop_orders_ref ON shop_orders(customer_ref) WHERE customer_id IS NULL;
+        CREATE INDEX shop_orders_phone ON shop_orders(phone) WHERE customer_id IS NULL;
+        CREATE INDEX shop_orders_email ON shop_orders(email) WHERE customer_id IS NULL;
+        CREATE INDEX shop_orders_number ON shop_orders(number_key);
+        CREATE INDEX shop_orders_confirmation ON shop_orders(confirmation_key);
+        CREATE TABLE shop_refunds (
+            source TEXT NOT NULL,
+            refund_id TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            amount_micros INTEGER,
+            at REAL NOT NULL,
+            applied INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (source, refund_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX shop_refunds_order ON shop_refunds(source, order_id);
+        CREATE TABLE shop_events (
+            event_key TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            received_at REAL NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE shop_links (
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            customer_id TEXT NOT NULL,
+            method TEXT NOT NULL,
+            linked_at REAL NOT NULL,
+            PRIMARY KEY (kind, value)
+        ) WITHOUT ROWID;
+        CREATE INDEX shop_links_customer ON shop_links(customer_id, kind);
+        CREATE TABLE shop_tokens (
+            token_id TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            used_at REAL NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE shop_customers (
+            customer_ref TEXT PRIMARY KEY,
+            email TEXT,
+            phone TEXT,
+            updated_at REAL NOT NULL
+        ) WITHOUT ROWID
+        """,
+    )
+
+
 def admin_dashboard(db: sqlite3.Connection) -> None:
     # Accounts of the admin dashboard, their sessions (by a digest of the cookie's token, never
     # the token), and failed sign-ins by subject ("address:..." or "account:...") for throttling.
@@ -355,7 +432,8 @@ MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (6, "template versions", template_versions),
     (7, "versions, leases and job subjects", leases_versions_subjects),
     (8, "conversations, customer records and erasure", inbox_records_privacy),
-    (9, "admin dashboard accounts and sessions", admin_dashboard),
+    (9, "shop orders and links", shop_orders_and_links),
+    (10, "admin dashboard accounts and sessions", admin_dashboard),
 )
 
 

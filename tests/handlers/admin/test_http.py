@@ -10,6 +10,7 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import aiohttp
 import pytest_asyncio
@@ -18,7 +19,8 @@ from pydantic import SecretStr
 
 from bot.app import Runtime
 from bot.dashboard import admin_options, dashboard
-from bot.flows.model import CustomerKey, Profile, Start, Text
+from bot.flows.model import CustomerKey, OrderKey, Profile, Start, Text
+from bot.flows.orders import OrderStatus, OrderUpdate, Refund, merge
 from bot.handlers.admin import (
     AdminParts,
     Chart,
@@ -28,6 +30,7 @@ from bot.handlers.admin import (
 )
 from bot.handlers.web import build_web_app
 from bot.passwords import hash_password
+from bot.revenue import revenue_report
 from bot.storage.types import AdminAccount
 from tests.conftest import Harness
 
@@ -381,6 +384,25 @@ async def test_the_overview_shows_the_report_of_a_period_and_refuses_nonsense(
     assert (
         'id="customers-total">1<' in text and 'type="application/json" id="overview-data"' in text
     )
+    assert 'id="revenue"' not in text  # no shop sends orders: nothing to say
+    paid = OrderUpdate(
+        OrderKey("shopify", "1001"),
+        "orders/paid",
+        OrderStatus.PAID,
+        order_number="#1001",
+        amount=Decimal("49.90"),
+        currency="EUR",
+        refunds=(Refund("r1", Decimal("5.00")),),
+    )
+    at = site.rt.clock.now()
+    await site.rt.storage.shop.record(
+        "shopify:w1", paid.topic, paid.key, lambda now: merge(now, paid, at), at
+    )
+    printed = (await revenue_report(site.rt.storage.shop)).lines()
+    shown = await (await client.get("/admin/")).text()
+    assert 'id="revenue"' in shown and "EUR" in printed[1] and "EUR" in shown
+    assert "44.90" in printed[1] and '<td class="num">44.90</td>' in shown  # as the CLI says
+    assert "<td>not linked</td>" in shown
     bad = await client.get("/admin/?since=2026-05-01&until=2026-04-01")
     assert bad.status == 400 and "From must be before Until" in await bad.text()
     missing = await client.get("/admin/templates/xx/help")
