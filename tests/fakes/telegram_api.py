@@ -98,6 +98,7 @@ class FakeBotApi:
         self._reply_window: deque[float] = deque()
         self._chat_last: dict[int, float] = {}
         self._wrote: dict[int, float] = {}
+        self._sent_by_chat: dict[int, list[dict[str, Any]]] = {}
         self._runner: web.AppRunner | None = None
         self._closing = False
         self.stalled = False
@@ -205,11 +206,7 @@ class FakeBotApi:
     # --- what tests read ------------------------------------------------------------------
 
     def sent_to(self, chat: int) -> list[dict[str, Any]]:
-        return [
-            params
-            for method, params in self.accepted
-            if method == "sendMessage" and int(params["chat_id"]) == chat
-        ]
+        return list(self._sent_by_chat.get(chat, ()))
 
     def texts_to(self, chat: int) -> list[str]:
         return [str(params["text"]) for params in self.sent_to(chat)]
@@ -295,6 +292,7 @@ class FakeBotApi:
         result = await handler(params)
         if method == "sendMessage":
             self.send_times.append(time.monotonic())
+            self._sent_by_chat.setdefault(int(params["chat_id"]), []).append(params)
         if method != "getUpdates":
             self.accepted.append((method, params))
             await self._notify()
