@@ -25,6 +25,7 @@ from bot.storage.sqlite import SQLiteStorage
 from bot.storage.types import OutboxRow
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+ROOT_DIR = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -61,7 +62,12 @@ class RecordingChannel:
 def sql(storage: Storage, query: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
     """What the database file holds, read straight from it (for checks no protocol offers)."""
     assert isinstance(storage, SQLiteStorage), "a raw SQL check needs the SQLite backend"
-    with closing(sqlite3.connect(storage.path)) as db:
+    return sql_file(storage.path, query, params)
+
+
+def sql_file(path: Path, query: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+    """What a SQLite file holds, read straight from it."""
+    with closing(sqlite3.connect(path)) as db:
         return [tuple(row) for row in db.execute(query, params)]
 
 

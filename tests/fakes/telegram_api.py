@@ -264,6 +264,7 @@ class FakeBotApi:
         if method != "getUpdates":
             self.calls.append((method, params))
         if method == "sendMessage" and self.stalled:
+            await self._notify()  # the call arrived (tests wait for that) and hangs
             async with self._changed:
                 await self._changed.wait_for(lambda: self._closing or not self.stalled)
             transport = request.transport

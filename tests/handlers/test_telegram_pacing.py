@@ -32,7 +32,9 @@ async def seed_checkins(db: Path, users: range) -> None:
     ]
     marks = ", ".join("?" * len(CUSTOMER_COLUMNS))
     with closing(sqlite3.connect(db)) as raw, raw:
-        raw.executemany(f"INSERT INTO customers ({CUSTOMER_LIST}, version) VALUES ({marks}, 1)", rows)
+        raw.executemany(
+            f"INSERT INTO customers ({CUSTOMER_LIST}, version) VALUES ({marks}, 1)", rows
+        )
         raw.executemany(
             "INSERT INTO jobs (customer_id, kind, due_at, payload, created_at) "
             "VALUES (?, 'checkin', ?, '{\"reason\": \"periodic\"}', ?)",
