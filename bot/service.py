@@ -45,6 +45,7 @@ from bot.handlers.telegram import (
     TelegramChannel,
     inbox_item,
 )
+from bot.handlers.telegram_http import AiohttpRequest
 from bot.handlers.web import WebServer, build_web_app
 from bot.messages.templates import Renderer
 from bot.reports import desk_summary
@@ -55,6 +56,9 @@ __all__ = ["build_application", "run_service"]
 log = logging.getLogger(__name__)
 
 POLL_TIMEOUT = 25
+CONNECTIONS = 16
+"""Requests in flight to the Bot API at once: enough for the reply ceiling at a distant
+server's round trip, few enough that a burst does not open a connection per message."""
 
 
 def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any, Any]:
@@ -64,7 +68,9 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
-        .get_updates_read_timeout(POLL_TIMEOUT + 10)
+        # the outbox's requests (bounded by the pacer) plus answers to button presses
+        .request(AiohttpRequest(CONNECTIONS + 8))
+        .get_updates_request(AiohttpRequest(1, read_timeout=POLL_TIMEOUT + 10))
         .updater(None)
         .build()
     )
@@ -88,6 +94,7 @@ async def run_service(
         LocalBudget(settings.telegram_rate_overall),
         settings.telegram_reply_rate,
         settings.telegram_rate_per_chat,
+        connections=CONNECTIONS,
     )
     channel = TelegramChannel(application.bot, pacer)
     slack = None
