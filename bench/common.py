@@ -3,6 +3,7 @@ large database, a stub channel that notes when each reply was handed to it."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import resource
@@ -13,8 +14,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(os.environ.get("ESCALATOR_ROOT", Path(__file__).resolve().parents[1]))
+HERE = Path(__file__).resolve().parents[1]
+ROOT = Path(os.environ.get("ESCALATOR_ROOT", HERE))
+"""The tree whose `bot` is measured: this one, or another checkout (figures "before")."""
 sys.path.insert(0, str(ROOT))
 
 from bot.delivery.outbox import Rendered
@@ -28,6 +32,7 @@ __all__ = [
     "ROOT",
     "Result",
     "StubChannel",
+    "bot_api_stand_in",
     "environment",
     "peak_rss_mb",
     "quantile",
@@ -72,6 +77,17 @@ def quantile(sorted_values: Sequence[float], q: float) -> float:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
+
+
+def bot_api_stand_in() -> Any:
+    """The Bot API stand-in class of this tree (whichever tree's `bot` is measured)."""
+    path = HERE / "tests" / "fakes" / "telegram_api.py"
+    spec = importlib.util.spec_from_file_location("bench_telegram_api", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while building
+    spec.loader.exec_module(module)
+    return module.FakeBotApi
 
 
 def environment() -> str:

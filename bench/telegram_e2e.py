@@ -32,12 +32,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, Result, environment, spread
+from common import ROOT, Result, bot_api_stand_in, environment, spread
 
-from tests.fakes.telegram_api import FakeBotApi
+FakeBotApi = bot_api_stand_in()
+
 
 BARE_CONCURRENT = os.environ.get("BARE_CONCURRENT", "0") == "1"
 """PTB handles updates one at a time by default; concurrently (=1) it measured slower here
@@ -51,7 +53,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def drive(api: FakeBotApi, users: range, pid: int) -> tuple[float, float]:
+async def drive(api: Any, users: range, pid: int) -> tuple[float, float]:
     """Release the waves; return (updates per busy second, CPU seconds per update)."""
     busy = 0.0
     cpu = 0.0

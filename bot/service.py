@@ -91,7 +91,8 @@ async def run_service(
         _install_signal_handlers(stop, hurry)
     application = build_application(settings)
     pacer = Pacer(
-        LocalBudget(settings.telegram_rate_overall),
+        # a send is assumed counted no sooner than 40% into its round trip (see LocalBudget)
+        LocalBudget(settings.telegram_rate_overall, credit=0.4),
         settings.telegram_reply_rate,
         settings.telegram_rate_per_chat,
         connections=CONNECTIONS,

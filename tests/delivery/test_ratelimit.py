@@ -62,16 +62,27 @@ async def test_a_send_held_back_by_the_overall_window_still_spaces_its_chat() ->
 async def test_a_send_occupies_the_window_until_a_second_after_it_ends() -> None:
     now, sleep = _fake_time()
     budget = LocalBudget(1, monotonic=lambda: now[0], sleep=sleep)
-    await budget.acquire()
+    token = await budget.acquire()
     now[0] += 0.5  # answered after half a second
-    budget.release()
-    await budget.acquire()
+    budget.release(token)
+    token = await budget.acquire()
     assert now[0] == pytest.approx(1.5)
     now[0] += 0.5
-    budget.release()  # a failed send counts too: it may have arrived
+    budget.release(token)  # a failed send counts too: it may have arrived
     failed_at = now[0]
     await budget.acquire()
     assert now[0] == pytest.approx(failed_at + 1.0)
+
+
+async def test_a_credit_takes_a_share_of_the_fastest_round_trip_off_the_window() -> None:
+    now, sleep = _fake_time()
+    budget = LocalBudget(1, credit=0.4, monotonic=lambda: now[0], sleep=sleep)
+    token = await budget.acquire()
+    now[0] += 0.1  # a 100 ms round trip: the server counted it some time in between
+    budget.release(token)
+    answered = now[0]
+    await budget.acquire()
+    assert now[0] == pytest.approx(answered + 1.0 - (0.4 * 0.1 - 0.002))
 
 
 async def test_below_one_message_a_second_the_window_widens() -> None:
