@@ -26,6 +26,7 @@ FULL = [
     ("memory.py", []),
     ("scheduler_claim.py", []),
     ("broadcast.py", []),
+    ("replies.py", []),
 ]
 QUICK = [
     (
@@ -39,6 +40,7 @@ QUICK = [
     ("memory.py", ["--serve", "5000", "--small", "1000", "--large", "20000", "--messages", "2000"]),
     ("scheduler_claim.py", ["--pending", "50000", "--repeats", "2"]),
     ("broadcast.py", ["--customers", "90", "--repeats", "1"]),
+    ("replies.py", ["--burst", "100", "--wave", "150"]),
 ]
 
 
