@@ -91,8 +91,8 @@ async def run_service(
         _install_signal_handlers(stop, hurry)
     application = build_application(settings)
     pacer = Pacer(
-        # a send is assumed counted no sooner than 40% into its round trip (see LocalBudget)
-        LocalBudget(settings.telegram_rate_overall, credit=0.4),
+        # a send is assumed counted no sooner than 45% into its round trip (see LocalBudget)
+        LocalBudget(settings.telegram_rate_overall, credit=0.45),
         settings.telegram_reply_rate,
         settings.telegram_rate_per_chat,
         connections=CONNECTIONS,
