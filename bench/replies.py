@@ -110,6 +110,10 @@ async def wave(count: int) -> tuple[list[float], float, int]:
                 await api.wait_for(lambda: len(api.send_times) >= count + len(asked), 600)
 
             await with_bot(db, api, body)
+        for refused in (a for a in api.arrivals if a.status == 429):
+            kind = "an answer" if refused.reply else "unprompted"
+            same = [b.at - refused.at for b in api.arrivals if b.chat == refused.chat]
+            print(f"429 to chat {refused.chat} ({kind}); its arrivals at {same}", file=sys.stderr)
         checkins = sorted(a.at for a in api.arrivals if a.status == 200 and a.chat < count)[30:]
         rate = (len(checkins) - 1) / (checkins[-1] - checkins[0])
         return answered(api, asked), rate, api.flood_hits
