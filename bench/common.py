@@ -1,34 +1,44 @@
-"""Shared pieces of the benchmarks: the environment line, seeding a large database, stubs."""
+"""Shared pieces of the benchmarks: the environment line, figures with their spread, seeding a
+large database, a stub channel that notes when each reply was handed to it."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import resource
 import sqlite3
+import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parents[1]
+ROOT = Path(os.environ.get("ESCALATOR_ROOT", HERE))
+"""The tree whose `bot` is measured: this one, or another checkout (figures "before")."""
 sys.path.insert(0, str(ROOT))
 
-from bot.flows.model import CustomerKey
 from bot.delivery.outbox import Rendered
-from bot.storage.types import OutboxRow
+from bot.flows.model import CustomerKey
+from bot.messages.templates import Format
 from bot.storage.codec import CUSTOMER_COLUMNS, CUSTOMER_LIST
 from bot.storage.sqlite import SQLiteStorage
-from bot.messages.templates import Format
+from bot.storage.types import OutboxRow
 
 __all__ = [
     "ROOT",
     "Result",
     "StubChannel",
+    "bot_api_stand_in",
     "environment",
     "peak_rss_mb",
+    "quantile",
     "rss_mb",
     "seed_customers",
+    "spread",
 ]
 
 
@@ -38,13 +48,46 @@ class Result:
     figure: float
     unit: str
     target: str
-    met: bool
+    met: bool | None
+    """None: a reference figure, no target of its own."""
     notes: str = ""
 
     def row(self) -> str:
-        mark = "yes" if self.met else "NO"
+        mark = "reference" if self.met is None else "met" if self.met else "MISSED"
         figure = f"{self.figure:,.1f} {self.unit}"
         return f"| {self.name} | {figure} | {self.target} | {mark} | {self.notes} |"
+
+
+def spread(values: Sequence[float], fmt: str = ",.0f") -> str:
+    """'median (min–max, n=N)' of repeated measurements."""
+    return (
+        f"median of {len(values)} runs; range {min(values):{fmt}}–{max(values):{fmt}}"
+        if len(values) > 1
+        else "1 run"
+    )
+
+
+def quantile(sorted_values: Sequence[float], q: float) -> float:
+    """The q-quantile of already sorted values (nearest rank)."""
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, int(q * len(sorted_values) + 0.999999) - 1))
+    return sorted_values[index]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def bot_api_stand_in() -> Any:
+    """The Bot API stand-in class of this tree (whichever tree's `bot` is measured)."""
+    path = HERE / "tests" / "fakes" / "telegram_api.py"
+    spec = importlib.util.spec_from_file_location("bench_telegram_api", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while building
+    spec.loader.exec_module(module)
+    return module.FakeBotApi
 
 
 def environment() -> str:
@@ -79,8 +122,23 @@ def peak_rss_mb() -> float:
     return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6
 
 
-async def seed_customers(path: Path, count: int, channel: str = "bench") -> None:
-    """`count` engaged customers, written straight into a migrated database (fast)."""
+STATES = {
+    # state -> (stage, dialogue, question_id, pending_score)
+    "idle": ("engaged", "idle", 1, None),
+    "checkin": ("engaged", "awaiting_checkin", 1, None),
+    "rating": ("customer", "awaiting_rating", 2, None),
+    "comment": ("customer", "awaiting_comment", 3, 7),
+}
+
+
+async def seed_customers(
+    path: Path,
+    count: int,
+    channel: str = "bench",
+    states: Sequence[str] = ("idle",),
+) -> None:
+    """`count` customers written straight into a migrated database (fast); customer n is in
+    state `states[n % len(states)]` (see `STATES`)."""
     store = await SQLiteStorage.open(path)
     await store.close()
     now = time.time()
@@ -89,14 +147,15 @@ async def seed_customers(path: Path, count: int, channel: str = "bench") -> None
         placeholders = ",".join("?" * len(CUSTOMER_COLUMNS))
         batch = []
         for n in range(count):
+            stage, dialogue, question, pending = STATES[states[n % len(states)]]
             batch.append(
                 (
                     f"{channel}:{n}",
                     channel,
                     str(n),
-                    "engaged",
-                    "idle",
-                    1,
+                    stage,
+                    dialogue,
+                    question,
                     f"C{n}",
                     "en",
                     None,
@@ -106,7 +165,7 @@ async def seed_customers(path: Path, count: int, channel: str = "bench") -> None
                     now,
                     0,
                     None,
-                    None,
+                    pending,
                     None,
                     None,
                     0,
@@ -114,7 +173,7 @@ async def seed_customers(path: Path, count: int, channel: str = "bench") -> None
                     None,
                     0,
                     0,
-                    0,
+                    1 if stage == "customer" else 0,
                     0,
                     "[]",
                     0,
@@ -133,14 +192,18 @@ async def seed_customers(path: Path, count: int, channel: str = "bench") -> None
 
 @dataclass
 class StubChannel:
-    """The platform send, stubbed: counts what it is given."""
+    """The platform send, stubbed: counts what it is given and notes when each customer's
+    message was handed over (`handed[customer id]`, perf_counter seconds)."""
 
     format: Format = Format.HTML
     sent: int = 0
-    keys: set[str] = field(default_factory=set)
+    handed: dict[str, float] = field(default_factory=dict)
+    templates: dict[str, int] = field(default_factory=dict)
 
     async def send(self, row: OutboxRow, message: Rendered) -> str | None:
         self.sent += 1
+        self.handed.setdefault(row.key.id, time.perf_counter())
+        self.templates[row.template] = self.templates.get(row.template, 0) + 1
         return str(self.sent)
 
     async def clear_buttons(self, key: CustomerKey, platform_message_id: str | None) -> None:

@@ -28,14 +28,22 @@ FULL = [
     ("pg_claim.py", []),
     ("broadcast.py", []),
     ("template_bounds.py", []),
+    ("replies.py", []),
 ]
 QUICK = [
-    ("engine_throughput.py", ["--customers", "10000", "--messages", "3000", "--rate", "500"]),
-    ("telegram_e2e.py", ["--users", "300"]),
+    (
+        "engine_throughput.py",
+        [
+            *("--customers", "20000", "--messages", "2000"),
+            *("--rate", "500", "--seconds", "1", "--repeats", "1"),
+        ],
+    ),
+    ("telegram_e2e.py", ["--users", "100", "--rounds", "1"]),
     ("memory.py", ["--serve", "5000", "--small", "1000", "--large", "20000", "--messages", "2000"]),
-    ("scheduler_claim.py", ["--pending", "50000"]),
+    ("scheduler_claim.py", ["--pending", "50000", "--repeats", "2"]),
     ("pg_claim.py", ["--pending", "50000"]),
-    ("broadcast.py", ["--customers", "90"]),
+    ("broadcast.py", ["--customers", "90", "--repeats", "1"]),
+    ("replies.py", ["--burst", "100", "--wave", "150"]),
     ("template_bounds.py", ["--repeats", "5"]),
 ]
 
@@ -45,6 +53,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     args = parser.parse_args()
     print(f"Escalator benchmarks — {environment()}")
+    if args.quick:
+        print("(--quick: small sizes, one run each; a smoke run, not the targets' figures)")
     print()
     print("| benchmark | figure | target | met | notes |")
     print("| --- | --- | --- | --- | --- |")

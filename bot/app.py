@@ -173,10 +173,15 @@ async def open_runtime(
             defaults={"bot_username": settings.bot_username, "oncall": "@on-call"},
             before_round=versions.refresh,
         )
+        engine.courier = outbox  # replies go out straight from the decision
         awards = MonthlyAwards(storage.jobs, storage.meta, storage.reports, policy, settings.tz)
         scheduler = Scheduler(storage.jobs, engine, clock, periodic=(awards.run,))
-        yield Runtime(
-            settings, policy, clock, storage, renderer, engine, outbox, scheduler, versions
-        )
+        try:
+            yield Runtime(
+                settings, policy, clock, storage, renderer, engine, outbox, scheduler, versions
+            )
+        finally:
+            # sends on their way finish and are recorded; the rest stays queued for next time
+            await outbox.close(settings.shutdown_grace)
     finally:
         await storage.close()

@@ -424,6 +424,21 @@ class Settings(BaseSettings):
         """True when a customer platform is configured; without one the console playground runs."""
         return self.telegram_bot_token is not None
 
+    # --- delivery and shutdown ----------------------------------------------------------
+    telegram_reply_rate: float = Field(
+        default=1000.0,
+        gt=0,
+        validation_alias="TELEGRAM_REPLY_RATE",
+        description="replies per second to Telegram, all chats together (a ceiling, not a budget)",
+    )
+    shutdown_grace: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        validation_alias="SHUTDOWN_GRACE",
+        description="seconds SIGTERM waits for sends already on their way before exiting",
+    )
+
     # --- the admin dashboard (/admin on PORT) ------------------------------------------------
     admin_password_hash: SecretStr | None = Field(
         default=None,

@@ -3,8 +3,12 @@ HTTP), engine, outbox and scheduler, all on one asyncio loop.
 
 Start-up order: storage, Telegram `getMe`, then the loops; polling deletes any webhook first
 (two pollers on one token conflict, and polling with a production token removes its webhook).
-SIGTERM or SIGINT stops fetching, lets the work in hand finish, and closes everything within a
-few seconds; what was not finished is still in the database and is done after the next start.
+
+Shutdown: SIGTERM or SIGINT stops taking updates (polling stops, the webhook server closes, the
+inbox hands out no further update), lets the sends already on their way to the platform finish
+and records them, and exits within `SHUTDOWN_GRACE` seconds; every message not yet sent stays in
+the outbox, and every update not yet handled in the inbox, for the next start. A second signal
+exits at once, after recording what the platform had already accepted.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from bot.config import Settings
 from bot.dashboard import dashboard
 from bot.delivery.inbox import InboxConsumer
 from bot.delivery.outbox import Channel
-from bot.delivery.ratelimit import RateLimiter
+from bot.delivery.ratelimit import LocalBudget, Pacer
 from bot.delivery.routing import InboxRouter
 from bot.errors import ConfigError, InvalidInput
 from bot.flows.model import CustomerKey, Json, StaffVerb
@@ -46,6 +50,7 @@ from bot.handlers.telegram import (
     TelegramChannel,
     inbox_item,
 )
+from bot.handlers.telegram_http import AiohttpRequest
 from bot.handlers.web import WebServer, build_web_app
 from bot.messages.templates import Renderer
 from bot.reports import desk_summary
@@ -58,6 +63,9 @@ __all__ = ["build_application", "run_service"]
 log = logging.getLogger(__name__)
 
 POLL_TIMEOUT = 25
+CONNECTIONS = 16
+"""Requests in flight to the Bot API at once: enough for the reply ceiling at a distant
+server's round trip, few enough that a burst does not open a connection per message."""
 
 
 def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any, Any]:
@@ -67,7 +75,9 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
-        .get_updates_read_timeout(POLL_TIMEOUT + 10)
+        # the outbox's requests (bounded by the pacer) plus answers to button presses
+        .request(AiohttpRequest(CONNECTIONS + 8))
+        .get_updates_request(AiohttpRequest(1, read_timeout=POLL_TIMEOUT + 10))
         .updater(None)
         .build()
     )
@@ -78,14 +88,24 @@ async def run_service(
     stop: asyncio.Event | None = None,
     clock: Clock | None = None,
     ready: Callable[[Runtime], Awaitable[None]] | None = None,
+    hurry: asyncio.Event | None = None,
 ) -> None:
-    """Run until `stop` is set; without a `stop` given, SIGTERM and SIGINT set it."""
+    """Run until `stop` is set, then shut down within `SHUTDOWN_GRACE` (at once once `hurry` is
+    set); without a `stop` given, SIGTERM and SIGINT set it, and a second signal `hurry`."""
+    hurry = hurry or asyncio.Event()
     if stop is None:
         stop = asyncio.Event()
-        _install_signal_handlers(stop)
+        _install_signal_handlers(stop, hurry)
     application = build_application(settings)
-    limiter = RateLimiter(settings.telegram_rate_overall, settings.telegram_rate_per_chat)
-    channel = TelegramChannel(application.bot, limiter)
+    pacer = Pacer(
+        # no credit for the round trip: under load our own loop's lag makes it look longer than
+        # the way to the server, and a credit provoked 429s (bench/README.md, broadcast)
+        LocalBudget(settings.telegram_rate_overall),
+        settings.telegram_reply_rate,
+        settings.telegram_rate_per_chat,
+        connections=CONNECTIONS,
+    )
+    channel = TelegramChannel(application.bot, pacer)
     slack = None
     if settings.slack_bot_token is not None:
         slack = make_client(
@@ -120,10 +140,10 @@ async def run_service(
         released = await rt.storage.release_claims()
         if released:
             log.info("took over %d messages, jobs and updates left by the previous run", released)
-        bridge = TelegramBridge(application, rt.engine.handle, rt.renderer, limiter)
+        bridge = TelegramBridge(application, rt.engine.handle, rt.renderer, pacer)
         shop = await shop_service(settings, rt, lambda: inbox.wake(), application.bot.username)
         router = InboxRouter({"tg": lambda item: bridge.process_raw(item.body), **shop.consumers})
-        inbox = InboxConsumer(rt.storage.inbox, router.handle, rt.clock)
+        inbox = InboxConsumer(rt.storage.inbox, router.handle, rt.clock, stop=stop)
         desk = None if slack is None else _slack_bridge(settings, slack, rt)
         admin = await dashboard(settings, rt)  # the pages under /admin, or None when off
         loops = [
@@ -165,16 +185,54 @@ async def run_service(
                 await ready(rt)
             await stop.wait()
         finally:
-            stop.set()
-            if poller is not None:
-                poller.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await poller
-            if server is not None:
-                await server.stop()
-            await asyncio.gather(*loops, return_exceptions=True)
+            await _shut_down(settings.shutdown_grace, stop, hurry, rt, poller, server, loops)
             await application.shutdown()
             log.info("Escalator stopped")
+
+
+async def _shut_down(
+    grace: float,
+    stop: asyncio.Event,
+    hurry: asyncio.Event,
+    rt: Runtime,
+    poller: asyncio.Task[None] | None,
+    server: WebServer | None,
+    loops: list[asyncio.Task[None]],
+) -> None:
+    """Stop taking work, let what is on its way finish within `grace`, leave the rest queued."""
+    stop.set()
+    deadline = asyncio.get_running_loop().time() + grace
+    log.info("stopping: finishing the sends on their way (at most %gs)", grace)
+    if poller is not None:
+        poller.cancel()  # an update fetched but not yet stored is fetched again next time
+        with contextlib.suppress(asyncio.CancelledError):
+            await poller
+    if server is not None:
+        await server.stop()
+    # The loops end at their next turn: the update or job in hand is decided and committed.
+    await _within(loops, deadline, hurry)
+    remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+    await rt.outbox.close(remaining, hurry)
+
+
+async def _within(tasks: list[asyncio.Task[None]], deadline: float, hurry: asyncio.Event) -> None:
+    """Wait for `tasks` until `deadline` or `hurry`; cancel what is left."""
+    hurried = asyncio.ensure_future(hurry.wait())
+    pending: set[asyncio.Future[Any]] = {task for task in tasks if not task.done()}
+    try:
+        while pending and not hurried.done():
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            _, pending = await asyncio.wait(
+                {*pending, hurried}, timeout=remaining, return_when="FIRST_COMPLETED"
+            )
+            pending.discard(hurried)
+    finally:
+        hurried.cancel()
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _initialize(
@@ -333,14 +391,21 @@ async def _poll(bot: Bot, rt: Runtime, inbox: InboxConsumer, stop: asyncio.Event
         offset = updates[-1].update_id + 1
 
 
-def _install_signal_handlers(stop: asyncio.Event) -> None:
+def _install_signal_handlers(stop: asyncio.Event, hurry: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
+
+    def signalled() -> None:
+        if stop.is_set():
+            log.warning("second signal: exiting now")
+            hurry.set()
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, signalled)
         except NotImplementedError:
             # Windows event loops have no add_signal_handler; the plain handler still works
-            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(signalled))
         except (RuntimeError, ValueError) as exc:
             # not the main thread: whoever started us must set `stop` to shut down
             log.warning("cannot handle %s here (%s); stop the bot from its caller", sig.name, exc)

@@ -29,6 +29,7 @@ from tests.pg import pg_server, pg_url  # noqa: F401 - the PostgreSQL fixtures, 
 from tests.pg import query as pg_query
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+ROOT_DIR = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -71,7 +72,12 @@ def sql(storage: Storage, query: str, params: tuple[object, ...] = ()) -> list[t
         text = re.sub(r"\?", lambda _: f"${next(numbered)}", query)
         return pg_query(storage.url.dsn, text, *params)
     assert isinstance(storage, SQLiteStorage), "a raw SQL check needs a known backend"
-    with closing(sqlite3.connect(storage.path)) as db:
+    return sql_file(storage.path, query, params)
+
+
+def sql_file(path: Path, query: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+    """What a SQLite file holds, read straight from it."""
+    with closing(sqlite3.connect(path)) as db:
         return [tuple(row) for row in db.execute(query, params)]
 
 

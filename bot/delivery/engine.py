@@ -8,14 +8,19 @@ CLI, a second worker) may change the same customer meanwhile: a commit names the
 computed from and is refused if that is no longer current, and the engine then loads the
 customer again and decides again. A redelivered event (same inbound id) or an
 already-finished job changes nothing.
+
+The replies to a customer's own message go out straight from the decision (`Courier`): the
+change commits them already claimed by this process, and the courier gets them with the ids the
+commit gave them, with no claim and no read-back. Everything else is claimed by the outbox.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 
 from bot.clock import Clock
 from bot.delivery.locks import KeyedLock
@@ -24,9 +29,9 @@ from bot.flows import FlowPolicy, decide
 from bot.flows.journey import CUSTOMER_INITIATED, Needs, needs
 from bot.flows.model import ClearButtons, Context, Decision, Event, JobDue, OutMessage
 from bot.storage.protocols import JourneyStore, RecordStore, ShopLookup
-from bot.storage.types import Change, OutboxItem
+from bot.storage.types import Change, OutboxItem, OutboxRow
 
-__all__ = ["Engine", "Outcome"]
+__all__ = ["Courier", "Engine", "Outcome"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,19 @@ class Outcome(StrEnum):
     IGNORED = "ignored"
 
 
+class Courier(Protocol):
+    """Delivers a decision's rows straight away (the outbox)."""
+
+    lease: timedelta
+    """How long rows handed over stay claimed for it."""
+
+    def takes(self, customer_id: str, pending: tuple[int, ...] | None) -> bool:
+        """Whether it can deliver this customer's new rows in order, given their pending ones."""
+
+    def take(self, rows: Sequence[OutboxRow]) -> None:
+        """Deliver rows committed claimed for it."""
+
+
 class Engine:
     def __init__(
         self,
@@ -51,6 +69,7 @@ class Engine:
         on_commit: Callable[[bool, bool], None] = lambda messages, jobs: None,
         records: RecordStore | None = None,
         shop: ShopLookup | None = None,
+        courier: Courier | None = None,
     ) -> None:
         self._storage = storage
         self._records = records
@@ -58,6 +77,8 @@ class Engine:
         self._policy = policy
         self._clock = clock
         self._on_commit = on_commit
+        self.courier = courier
+        """Set once the outbox exists (it needs the engine to report failures)."""
         self._locks = KeyedLock()
 
     @property
@@ -84,9 +105,17 @@ class Engine:
                 if decision is None:
                     log.warning("event for unknown customer %s ignored", event.key.id)
                     return Outcome.IGNORED
-                change = _to_change(decision, event, job_id, now, loaded.version)
+                courier = self.courier
+                direct = (
+                    courier is not None
+                    and bool(decision.messages)
+                    and isinstance(event, CUSTOMER_INITIATED)
+                    and courier.takes(event.key.id, loaded.pending_outbox)
+                )
+                lease = now + courier.lease if direct and courier is not None else None
+                change = _to_change(decision, event, job_id, now, loaded.version, lease)
                 try:
-                    await self._storage.commit(change)
+                    ids = await self._storage.commit(change)
                 except DuplicateInbound:
                     return Outcome.DUPLICATE
                 except StaleCustomer:
@@ -95,9 +124,12 @@ class Engine:
                 break
             else:
                 raise StorageError(f"customer {event.key.id} kept changing; event not handled")
+        if lease is not None and courier is not None:
+            courier.take(_rows(change, ids))
         due_now = any(job.due_at <= now for job in change.schedule)
-        if change.outbox or due_now:
-            self._on_commit(bool(change.outbox), due_now)
+        queued = bool(change.outbox) and lease is None
+        if queued or due_now:
+            self._on_commit(queued, due_now)
         return Outcome.DONE
 
     async def _context(self, need: Needs, event: Event) -> Context | None:
@@ -117,7 +149,12 @@ class Engine:
 
 
 def _to_change(
-    decision: Decision, event: Event, job_id: int | None, now: datetime, version: int | None
+    decision: Decision,
+    event: Event,
+    job_id: int | None,
+    now: datetime,
+    version: int | None,
+    lease: datetime | None,
 ) -> Change:
     return Change(
         customer=decision.customer.evolve(updated_at=now),
@@ -134,7 +171,31 @@ def _to_change(
         cancel=decision.cancel,
         records=decision.records,
         erase_by=decision.erase_by,
+        outbox_lease_until=lease,
     )
+
+
+def _rows(change: Change, ids: Sequence[int]) -> list[OutboxRow]:
+    """The committed rows as the outbox would have claimed them, without reading them back."""
+    customer = change.customer
+    return [
+        OutboxRow(
+            id=ident,
+            key=customer.key,
+            audience=item.audience,
+            kind=item.kind,
+            template=item.template,
+            context=item.context,
+            buttons=item.buttons,
+            question_id=item.question_id,
+            language=customer.language,
+            attempts=0,
+            next_attempt_at=change.at,
+            created_at=change.at,
+            prompted=item.prompted,
+        )
+        for ident, item in zip(ids, change.outbox, strict=True)
+    ]
 
 
 def _outbox_item(message: OutMessage | ClearButtons, prompted: bool) -> OutboxItem:

@@ -39,12 +39,15 @@ class InboxConsumer:
         clock: Clock,
         *,
         batch: int = 256,
+        stop: asyncio.Event | None = None,
     ) -> None:
         self._storage = storage
         self._handle = handle
         self._clock = clock
         self._batch = batch
         self._wake = asyncio.Event()
+        self._stop = stop or asyncio.Event()
+        """Once set, no further update is handed out (those claimed stay queued)."""
 
     def wake(self) -> None:
         self._wake.set()
@@ -52,7 +55,9 @@ class InboxConsumer:
     async def drain(self) -> int:
         """Handle everything queued now; return how many updates were handled."""
         handled = 0
-        while rows := await self._storage.claim(self._clock.now(), self._batch, LEASE):
+        while not self._stop.is_set() and (
+            rows := await self._storage.claim(self._clock.now(), self._batch, LEASE)
+        ):
             groups: dict[str, list[QueuedUpdate]] = {}
             for row in rows:
                 # an update without a group (no customer in it) is a group of its own
@@ -69,6 +74,8 @@ class InboxConsumer:
     async def _handle_group(self, group: list[QueuedUpdate]) -> list[int]:
         finished: list[int] = []
         for row in group:
+            if self._stop.is_set():
+                break  # shutting down: the rest is handed out again after the next start
             try:
                 await self._handle(row)
             except StorageError:

@@ -15,9 +15,10 @@ Inbound translation (`to_event`):
   only, and ignores everything else.
 
 Outbound (`TelegramChannel`): HTML parse mode (the renderer escapes every customer value),
-inline keyboards, texts split at the 4096-character limit, pacing by `RateLimiter`, and Bot API
-errors classified for the outbox: 429 and network errors are retried, 403 marks the customer
-unreachable, other 400s are recorded and not retried.
+inline keyboards, texts split at the 4096-character limit, pacing by `Pacer` (replies and
+unprompted messages in their own lanes), and Bot API errors classified for the outbox: 429 (which
+also pauses the pacer) and network errors are retried, 403 marks the customer unreachable, other
+400s are recorded and not retried.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.helpers import effective_message_type
 
 from bot.delivery.outbox import Rendered
-from bot.delivery.ratelimit import RateLimiter
+from bot.delivery.ratelimit import Lane, Pacer, Priority
 from bot.errors import (
     DeliveryError,
     PermanentDeliveryError,
@@ -207,12 +208,12 @@ class TelegramBridge:
         application: Application[Any, Any, Any, Any, Any, Any],
         handle: Callable[[Event], Awaitable[object]],
         renderer: Renderer,
-        limiter: RateLimiter,
+        pacer: Pacer,
     ) -> None:
         self.application = application
         self._handle = handle
         self._renderer = renderer
-        self._limiter = limiter
+        self._pacer = pacer
         application.add_handler(TypeHandler(Update, self._on_update))
 
     async def process_raw(self, body: str) -> None:
@@ -246,8 +247,8 @@ class TelegramBridge:
     async def _notice(self, chat_id: int) -> None:
         text = self._renderer.render("private_only", {}, locale=None, fmt=Format.HTML)
         try:
-            # paced with every other send: the server counts this one too
-            async with self._limiter.slot(str(chat_id)):
+            # paced with every other send (as the answer to a command): the server counts it too
+            async with self._pacer.slot(str(chat_id), Priority(reply=True)):
                 await self.application.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
         except TelegramError as exc:
             log.info("could not tell group %s that the bot is private-only: %s", chat_id, exc)
@@ -258,50 +259,55 @@ class TelegramChannel:
 
     format = Format.HTML
 
-    def __init__(self, bot: Bot, limiter: RateLimiter) -> None:
+    def __init__(self, bot: Bot, pacer: Pacer) -> None:
         self._bot = bot
-        self._limiter = limiter
+        self._pacer = pacer
 
     @property
     def extra_context(self) -> Mapping[str, object]:
         return {"bot_username": self._bot.username}
 
     async def send(self, row: OutboxRow, message: Rendered) -> str | None:
-        chat_id = int(row.key.external_id)
+        chat = row.key.external_id
+        chat_id = int(chat)
         markup = _keyboard(message.buttons)
         parts = split_text(message.text)
         attachment = row.context.get("attachment")
         if len(parts) > 1 and isinstance(attachment, dict):
             # too long for one message, and there is a file of it: send the file instead
-            return await self._send_file(row, attachment, parts[0])
+            return await self._send_file(row, attachment, parts[0], message)
         sent: Message | None = None
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
-            async with self._limiter.slot(row.key.external_id):
-                sent = await _call(
+            async with self._pacer.slot(chat, message.priority) as lane:
+                sent = await self._call(
                     self._bot.send_message(
                         chat_id,
                         part,
                         parse_mode=ParseMode.HTML,
                         reply_markup=markup if last else None,
-                    )
+                    ),
+                    chat,
+                    lane,
                 )
         return None if sent is None else str(sent.message_id)
 
-    async def _send_file(self, row: OutboxRow, data: Mapping[str, Any], intro: str) -> str:
+    async def _send_file(
+        self, row: OutboxRow, data: Mapping[str, Any], intro: str, message: Rendered
+    ) -> str:
         name = row.context.get("file_name")
         body = json.dumps(data, ensure_ascii=False, indent=2).encode()
         document = InputFile(body, filename=name if isinstance(name, str) else "data.json")
         # the caption is the message's opening (at most 1024 characters, cut at a line end)
         caption = intro[: intro.rfind("\n", 0, 1024)] if len(intro) > 1024 else intro
-        async with self._limiter.slot(row.key.external_id):
-            sent = await _call(
+        chat = row.key.external_id
+        async with self._pacer.slot(chat, message.priority) as lane:
+            sent = await self._call(
                 self._bot.send_document(
-                    int(row.key.external_id),
-                    document,
-                    caption=caption or None,
-                    parse_mode=ParseMode.HTML,
-                )
+                    int(chat), document, caption=caption or None, parse_mode=ParseMode.HTML
+                ),
+                chat,
+                lane,
             )
         return str(sent.message_id)
 
@@ -309,18 +315,29 @@ class TelegramChannel:
         if platform_message_id is None:
             return
         try:
-            async with self._limiter.slot(key.external_id):
-                await _call(
+            # removing buttons notifies nobody: not a message for the chat's or the bulk limit
+            async with self._pacer.slot(key.external_id, message=False) as lane:
+                await self._call(
                     self._bot.edit_message_reply_markup(
                         chat_id=int(key.external_id),
                         message_id=int(platform_message_id),
                         reply_markup=None,
-                    )
+                    ),
+                    key.external_id,
+                    lane,
                 )
         except PermanentDeliveryError as exc:
             # "message is not modified" or a message too old to edit: the buttons are stale
             # anyway (presses are checked against the open question), so this is not an error.
             log.info("buttons of message %s not cleared: %s", platform_message_id, exc)
+
+    async def _call(self, request: Awaitable[Any], chat: str, lane: Lane) -> Any:
+        try:
+            return await _call(request)
+        except TransientDeliveryError as exc:
+            if exc.retry_after is not None:
+                self._pacer.flooded(chat, lane, exc.retry_after)
+            raise
 
 
 def _keyboard(

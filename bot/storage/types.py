@@ -63,6 +63,11 @@ class Loaded:
     """The event's inbound id (or job) was already handled."""
     version: int | None = None
     """The stored version of `customer` (None: no such customer yet)."""
+    pending_outbox: tuple[int, ...] | None = None
+    """Ids of the customer's outbox rows still pending (any audience), read with the customer;
+    None where a backend does not read them. The engine sends a decision's replies straight
+    away only when every one of these is held by its own process, so none overtakes an older
+    message (with None it never does, and leaves the rows to `OutboxStore.claim`)."""
 
 
 @dataclass(frozen=True)

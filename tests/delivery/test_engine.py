@@ -212,3 +212,46 @@ async def test_messages_caused_by_the_customer_are_marked_as_replies(harness: Ha
         await rt.scheduler.tick()
         rows = sql(rt.storage, "SELECT template, prompted FROM outbox ORDER BY id")
     assert rows == [("welcome", 1), ("checkin", 0)]
+
+
+async def test_a_reply_never_overtakes_an_older_message_of_another_process(
+    harness: Harness,
+) -> None:
+    async with harness.open() as rt:
+        await rt.engine.handle(Start(key=A, inbound_id="1"))
+        await rt.settle()
+        # another process (the CLI, a second worker) queued a message for A and has not sent it
+        sql_write(
+            rt,
+            "INSERT INTO outbox (customer_id, audience, kind, template, context, buttons, "
+            "next_attempt_at, created_at) VALUES (?, 'customer', 'message', 'badges', "
+            "'{\"badges\": []}', '[]', 0, 0)",
+            (A.id,),
+        )
+        await rt.engine.handle(Command(key=A, name="help", inbound_id="2"))
+        await rt.settle()
+    assert harness.customers.templates(A) == ["welcome", "badges", "help"]
+
+
+async def test_replies_go_out_straight_from_the_decision(harness: Harness) -> None:
+    async with harness.open() as rt:
+        await rt.engine.handle(Start(key=A, inbound_id="1"))
+        # handed to the channel without a claim round (no settle, no poll)
+        deadline = asyncio.get_running_loop().time() + 5
+        while not harness.customers.sent and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        assert harness.customers.templates(A) == ["welcome"]
+        await rt.settle()
+        rows = sql(rt.storage, "SELECT status, lease_until FROM outbox")
+    assert rows == [("sent", 0)]
+
+
+def sql_write(rt: Runtime, query: str, params: tuple[object, ...]) -> None:
+    import sqlite3
+    from contextlib import closing
+
+    from bot.storage.sqlite import SQLiteStorage
+
+    assert isinstance(rt.storage, SQLiteStorage)
+    with closing(sqlite3.connect(rt.storage.path)) as db, db:
+        db.execute(query, params)

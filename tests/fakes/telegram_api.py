@@ -3,6 +3,14 @@
 It follows the Bot API's wire format (https://core.telegram.org/bots/api): every answer is
 `{"ok": true, "result": ...}` or `{"ok": false, "error_code": ..., "description": ...}`;
 parameters arrive as form fields (JSON-encoded when structured) or as a JSON body.
+
+Flood control, when switched on, follows Telegram's published limits: at most `bulk_limit`
+messages a second sent unprompted (to people who did not write to the bot in the last
+`reply_window` seconds: bulk notifications), at most `chat_limit` a second to one chat, and
+optionally `reply_limit` answers a second overall. Beyond them a `sendMessage` gets 429 with a
+`retry_after` of the whole seconds until there is room, as Telegram answers. Limits count
+requests when they arrive; `latency` adds a round trip (half before arrival, half after).
+Every `sendMessage` that reaches flood control is logged in `arrivals`, accepted or not.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -46,11 +55,30 @@ SERVER_ERROR = Failure(500, "Internal Server Error")
 BAD_REQUEST = Failure(400, "Bad Request: chat not found")
 
 
+@dataclass(frozen=True)
+class Arrival:
+    at: float
+    """When the request arrived (monotonic seconds)."""
+    chat: int
+    reply: bool
+    """The chat's user wrote to the bot within `reply_window` seconds before."""
+    status: int
+
+
 @dataclass
 class FakeBotApi:
     token: str = "123456:TEST-TOKEN"
-    flood_limit: int | None = None
-    """When set, answer 429 to any send beyond this many within one second."""
+    bulk_limit: int | None = None
+    """Unprompted messages allowed in any one-second window (Telegram: about 30)."""
+    chat_limit: float | None = None
+    """Messages a second to one chat (Telegram: about 1)."""
+    reply_limit: int | None = None
+    """Answers allowed in any one-second window (Telegram publishes none)."""
+    reply_window: float = 20.0
+    """How long after a user's update a message to them counts as an answer."""
+    latency: float = 0.0
+    """Seconds of round trip added to every call."""
+    arrivals: list[Arrival] = field(default_factory=list)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     """Every call made, including those answered with an error."""
     accepted: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -67,7 +95,11 @@ class FakeBotApi:
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
         self._changed = asyncio.Condition()
-        self._recent_sends: deque[float] = deque()
+        self._bulk_window: deque[float] = deque()
+        self._reply_window: deque[float] = deque()
+        self._chat_last: dict[int, float] = {}
+        self._wrote: dict[int, float] = {}
+        self._sent_by_chat: dict[int, list[dict[str, Any]]] = {}
         self._runner: web.AppRunner | None = None
         self._closing = False
         self.stalled = False
@@ -106,6 +138,9 @@ class FakeBotApi:
         self, kind: str, payload: dict[str, Any], update_id: int | None = None
     ) -> dict[str, Any]:
         update = {"update_id": update_id or next(self._update_ids), kind: payload}
+        sender = payload.get("from")
+        if isinstance(sender, dict) and isinstance(sender.get("id"), int):
+            self._wrote[sender["id"]] = time.monotonic()
         self.updates.append(update)
         asyncio.get_running_loop().create_task(self._notify())
         if self.webhook is not None:  # a webhook is set: the update is POSTed to it
@@ -193,11 +228,7 @@ class FakeBotApi:
     # --- what tests read ------------------------------------------------------------------
 
     def sent_to(self, chat: int) -> list[dict[str, Any]]:
-        return [
-            params
-            for method, params in self.accepted
-            if method == "sendMessage" and int(params["chat_id"]) == chat
-        ]
+        return list(self._sent_by_chat.get(chat, ()))
 
     def documents_to(self, chat: int) -> list[dict[str, Any]]:
         """Files sent to `chat`: their name, content (bytes) and caption."""
@@ -249,9 +280,21 @@ class FakeBotApi:
             )
         method = request.match_info["method"]
         params = await _params(request)
+        if self.latency:
+            await asyncio.sleep(self.latency / 2)  # on the way in
+        try:
+            return await self._answer(request, method, params)
+        finally:
+            if self.latency:
+                await asyncio.sleep(self.latency / 2)  # and back
+
+    async def _answer(
+        self, request: web.Request, method: str, params: dict[str, Any]
+    ) -> web.Response:
         if method != "getUpdates":
             self.calls.append((method, params))
         if method == "sendMessage" and self.stalled:
+            await self._notify()  # the call arrived (tests wait for that) and hangs
             async with self._changed:
                 await self._changed.wait_for(lambda: self._closing or not self.stalled)
             transport = request.transport
@@ -263,10 +306,14 @@ class FakeBotApi:
             failure = pending.pop(0)
             await self._notify()
             return web.json_response(failure.body(), status=failure.status)
-        if method == "sendMessage" and self._flooded():
-            self.flood_hits += 1
-            await self._notify()
-            return web.json_response(TOO_MANY.body(), status=429)
+        if method == "sendMessage":
+            wait = self._flood_wait(params)
+            if wait is not None:
+                self.flood_hits += 1
+                await self._notify()
+                seconds = max(1, math.ceil(wait))
+                refused = Failure(429, f"Too Many Requests: retry after {seconds}", seconds)
+                return web.json_response(refused.body(), status=429)
         handler = getattr(self, f"_api_{method}", None)
         if handler is None:
             return web.json_response(
@@ -276,6 +323,7 @@ class FakeBotApi:
         result = await handler(params)
         if method == "sendMessage":
             self.send_times.append(time.monotonic())
+            self._sent_by_chat.setdefault(int(params["chat_id"]), []).append(params)
         if method != "getUpdates":
             self.accepted.append((method, params))
             await self._notify()
@@ -300,16 +348,28 @@ class FakeBotApi:
                         pass
                     await asyncio.sleep(0.05)  # Telegram's retry comes later, too
 
-    def _flooded(self) -> bool:
-        if self.flood_limit is None:
-            return False
+    def _flood_wait(self, params: dict[str, Any]) -> float | None:
+        """Log the arrival; None if the limits allow it, else the seconds until they would."""
         now = time.monotonic()
-        while self._recent_sends and now - self._recent_sends[0] >= 1.0:
-            self._recent_sends.popleft()
-        if len(self._recent_sends) >= self.flood_limit:
-            return True
-        self._recent_sends.append(now)
-        return False
+        chat = int(params.get("chat_id", 0))
+        reply = now - self._wrote.get(chat, -math.inf) <= self.reply_window
+        waits = []
+        last = self._chat_last.get(chat)
+        if self.chat_limit is not None and last is not None and now - last < 1 / self.chat_limit:
+            waits.append(last + 1 / self.chat_limit - now)
+        window, limit = self._bulk_window, self.bulk_limit
+        if reply:
+            window, limit = self._reply_window, self.reply_limit
+        while window and now - window[0] >= 1.0:
+            window.popleft()
+        if limit is not None and len(window) >= limit:
+            waits.append(window[0] + 1.0 - now)
+        self.arrivals.append(Arrival(now, chat, reply, 429 if waits else 200))
+        if waits:
+            return max(waits)
+        window.append(now)
+        self._chat_last[chat] = now
+        return None
 
     async def _api_getMe(self, _: dict[str, Any]) -> Any:
         return {

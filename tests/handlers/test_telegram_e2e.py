@@ -208,9 +208,9 @@ async def test_groups_get_a_private_only_notice(api: FakeBotApi, tmp_path: Path)
 
 
 async def test_flood_control_paces_and_honours_retry_after(api: FakeBotApi, tmp_path: Path) -> None:
-    api.flood_limit = 30
+    api.bulk_limit, api.chat_limit = 30, 1
     api.fail_next("sendMessage", TOO_MANY)
-    async with running_bot(api, tmp_path / "t.db", ManualClock()):
+    async with running_bot(api, tmp_path / "t.db", ManualClock(), TELEGRAM_RATE_PER_CHAT="1"):
         users = range(1000, 1045)
         for user in users:
             api.text(user, "/start")

@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
 from telegram import Bot, Update
 
-from bot.delivery.ratelimit import RateLimiter
 from bot.flows.model import Blocked, ButtonPress, Command, NonText, Start, Text
 from bot.handlers.telegram import ForeignButton, NotPrivate, inbox_item, split_text, to_event
 
@@ -103,79 +100,6 @@ def test_long_texts_split_at_breaks_and_never_inside_markup() -> None:
     unbroken = "x" * 4094 + "&lt;"
     assert split_text(unbroken) == ["x" * 4094, "&lt;"]
     assert split_text("short") == ["short"]
-
-
-async def test_rate_limiter_paces_overall_and_per_chat() -> None:
-    now = [0.0]
-    sleeps: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        now[0] += seconds
-
-    limiter = RateLimiter(overall=10, per_chat=1, monotonic=lambda: now[0], sleep=sleep)
-    starts = []
-    for chat in range(25):
-        async with limiter.slot(str(chat)):
-            starts.append(now[0])
-            now[0] += 0.02  # the request's round trip
-    for first, later in zip(starts, starts[10:], strict=False):
-        assert later - first >= 1.0  # never 11 sends in a second at 10/s
-    assert starts[-1] <= 2 * 1.02 + 0.2  # and no time is lost beyond the round trips
-    start = now[0]
-    async with limiter.slot("a"):
-        pass
-    async with limiter.slot("a"):
-        pass
-    assert now[0] - start >= 1.0  # two sends to one chat are a second apart
-
-
-def _fake_time() -> tuple[list[float], Callable[[float], Awaitable[None]]]:
-    now = [0.0]
-
-    async def sleep(seconds: float) -> None:
-        now[0] += seconds
-
-    return now, sleep
-
-
-async def test_a_send_held_back_by_the_overall_window_still_spaces_its_chat() -> None:
-    now, sleep = _fake_time()
-    limiter = RateLimiter(overall=2, per_chat=1, monotonic=lambda: now[0], sleep=sleep)
-    starts: dict[str, list[float]] = {}
-    for chat in ("b", "c", "a", "a"):
-        async with limiter.slot(chat):
-            starts.setdefault(chat, []).append(now[0])
-    first, second = starts["a"]
-    assert first == pytest.approx(1.0)  # the window was full with b and c until then
-    assert second - first >= 1.0  # one second per chat, counted from the real start
-
-
-async def test_a_send_occupies_the_window_until_a_second_after_it_ends() -> None:
-    now, sleep = _fake_time()
-    limiter = RateLimiter(overall=1, per_chat=1, monotonic=lambda: now[0], sleep=sleep)
-    async with limiter.slot("a"):
-        now[0] += 0.5  # answered after half a second
-    async with limiter.slot("b"):
-        assert now[0] == pytest.approx(1.5)
-    with pytest.raises(ConnectionError):
-        async with limiter.slot("c"):
-            now[0] += 0.5
-            raise ConnectionError("no answer")
-    failed_at = now[0]
-    async with limiter.slot("d"):
-        assert now[0] == pytest.approx(failed_at + 1.0)  # a failed send counts too
-
-
-async def test_below_one_message_a_second_the_window_widens() -> None:
-    now, sleep = _fake_time()
-    limiter = RateLimiter(overall=0.5, per_chat=10, monotonic=lambda: now[0], sleep=sleep)
-    starts = []
-    for chat in "abc":
-        async with limiter.slot(chat):
-            starts.append(now[0])
-    assert starts[1] - starts[0] >= 2.0
-    assert starts[2] - starts[1] >= 2.0
 
 
 def test_slack_markup_becomes_plain_text_for_customers() -> None:

@@ -15,13 +15,16 @@ from bot.storage.types import Change, Loaded
 __all__ = ["SQLiteJourney"]
 
 _PREFIXED = ", ".join(f"c.{column.strip()}" for column in CUSTOMER_LIST.split(","))
+# One statement: whether the event was handled before, the customer's pending outbox rows (an
+# empty range of a partial index when there are none) and the customer.
+_PENDING = "(SELECT group_concat(id) FROM outbox WHERE customer_id = ?2 AND status = 'pending')"
 _BY_INBOUND = (
-    f"SELECT (SELECT 1 FROM inbound WHERE key = ?), c.version, {_PREFIXED} "
-    "FROM (SELECT 1) LEFT JOIN customers c ON c.id = ?"
+    f"SELECT (SELECT 1 FROM inbound WHERE key = ?1), {_PENDING}, c.version, {_PREFIXED} "
+    "FROM (SELECT 1) LEFT JOIN customers c ON c.id = ?2"
 )
 _BY_JOB = (
-    f"SELECT (SELECT status != 'pending' FROM jobs WHERE id = ?), c.version, {_PREFIXED} "
-    "FROM (SELECT 1) LEFT JOIN customers c ON c.id = ?"
+    f"SELECT (SELECT status != 'pending' FROM jobs WHERE id = ?1), {_PENDING}, c.version, "
+    f"{_PREFIXED} FROM (SELECT 1) LEFT JOIN customers c ON c.id = ?2"
 )
 
 
@@ -48,10 +51,11 @@ class SQLiteJourney:
         else:
             row = self._point.execute(_BY_INBOUND, (inbound_id, key.id)).fetchone()
             seen = bool(row[0])
-        if row[2] is None:
-            return Loaded(None, seen)
+        pending = () if row[1] is None else tuple(int(i) for i in str(row[1]).split(","))
+        if row[3] is None:
+            return Loaded(None, seen, pending_outbox=pending)
         entries = await self.history(key, history) if history else ()
-        return Loaded(customer_from_row(row[2:], entries), seen, int(row[1]))
+        return Loaded(customer_from_row(row[3:], entries), seen, int(row[2]), pending)
 
     async def commit(self, change: Change) -> tuple[int, ...]:
         rows, outbox = change_rows(change)
