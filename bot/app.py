@@ -11,6 +11,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import cast
 
@@ -172,10 +173,17 @@ async def open_runtime(
             failed,
             defaults={"bot_username": settings.bot_username, "oncall": "@on-call"},
             before_round=versions.refresh,
+            lease=timedelta(seconds=settings.work_lease),
         )
         engine.courier = outbox  # replies go out straight from the decision
         awards = MonthlyAwards(storage.jobs, storage.meta, storage.reports, policy, settings.tz)
-        scheduler = Scheduler(storage.jobs, engine, clock, periodic=(awards.run,))
+        scheduler = Scheduler(
+            storage.jobs,
+            engine,
+            clock,
+            periodic=(awards.run,),
+            lease=timedelta(seconds=settings.work_lease),
+        )
         try:
             yield Runtime(
                 settings, policy, clock, storage, renderer, engine, outbox, scheduler, versions

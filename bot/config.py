@@ -317,6 +317,9 @@ class Settings(BaseSettings):
             ]
             if missing:
                 raise ValueError(f"TELEGRAM_MODE=webhook needs {' and '.join(missing)}")
+        problem = role_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     @field_validator("slack_oncall")
@@ -431,6 +434,27 @@ class Settings(BaseSettings):
         validation_alias="TELEGRAM_REPLY_RATE",
         description="replies per second to Telegram, all chats together (a ceiling, not a budget)",
     )
+    escalator_role: Literal["all", "web", "worker"] = Field(
+        default="all",
+        validation_alias="ESCALATOR_ROLE",
+        description=(
+            "what `escalator run` does: all (one process does everything), web (takes updates "
+            "from Telegram's webhook, Slack and the shop, and answers them; any number behind "
+            "one URL) or worker (only delivers messages and runs jobs); several processes need "
+            "PostgreSQL"
+        ),
+    )
+    work_lease: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        validation_alias="WORK_LEASE",
+        description=(
+            "seconds a claimed message, job or update stays with the process that took it "
+            "(renewed while it works on it): how long the work of a process that died waits "
+            "before another takes it over"
+        ),
+    )
     shutdown_grace: float = Field(
         default=5.0,
         ge=0,
@@ -503,6 +527,20 @@ class Settings(BaseSettings):
 
 
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+def role_problem(settings: Settings) -> str | None:
+    """Why the process role does not fit the other settings, or None."""
+    if (
+        settings.telegram_bot_token is not None
+        and settings.escalator_role == "web"
+        and settings.telegram_mode != "webhook"
+    ):
+        return (
+            "ESCALATOR_ROLE=web takes Telegram's updates from its webhook: "
+            "set TELEGRAM_MODE=webhook (polling is for a single process, ESCALATOR_ROLE=all)"
+        )
+    return None
 
 
 class _RuleModel(BaseModel):

@@ -23,6 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "AlreadyPolling",
     "ConfigError",
     "DatabaseInUse",
     "DeliveryError",
@@ -88,6 +89,19 @@ class DatabaseInUse(StorageError):
             "(DATABASE_URL=postgresql://...)"
         )
         self.database = database
+        self.holder = holder
+
+
+class AlreadyPolling(StorageError):
+    """A second poller on one PostgreSQL database: refused, naming the holder."""
+
+    def __init__(self, holder: str | None) -> None:
+        super().__init__(
+            "another process is already polling Telegram for this database"
+            f" ({holder or 'it is still starting'}). Telegram hands updates to one getUpdates "
+            "consumer per bot, so polling runs in one process: stop that one, or run several "
+            "with TELEGRAM_MODE=webhook (ESCALATOR_ROLE=web) behind one URL"
+        )
         self.holder = holder
 
 

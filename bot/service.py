@@ -18,8 +18,9 @@ import contextlib
 import json
 import logging
 import signal
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -34,11 +35,13 @@ from bot.app import Runtime, open_runtime
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.dashboard import dashboard
+from bot.delivery.election import hold_and_run
 from bot.delivery.inbox import InboxConsumer
+from bot.delivery.leases import LeaseKeeper
 from bot.delivery.outbox import Channel
 from bot.delivery.ratelimit import LocalBudget, Pacer
 from bot.delivery.routing import InboxRouter
-from bot.errors import ConfigError, InvalidInput
+from bot.errors import AlreadyPolling, ConfigError, InvalidInput
 from bot.flows.model import CustomerKey, Json, StaffVerb
 from bot.handlers.slack import SlackBridge, SlackDesk, make_client, run_socket_mode
 from bot.handlers.slack_records import RecordDesk
@@ -133,61 +136,120 @@ async def run_service(
         )
 
     runtime = open_runtime(settings, clock, {CHANNEL: channel}, staff_desk)
+    intake = settings.escalator_role != "worker"
     # SQLite serves one bot: the claim comes first, so a second bot touches nothing
-    async with exclusive_claim(settings.database), runtime as rt:
+    async with exclusive_claim(settings.database), runtime as rt, _sole_poller(settings, rt):
         if not await _initialize(application, stop):
             return
-        released = await rt.storage.release_claims()
-        if released:
-            log.info("took over %d messages, jobs and updates left by the previous run", released)
-        bridge = TelegramBridge(application, rt.engine.handle, rt.renderer, pacer)
-        shop = await shop_service(settings, rt, lambda: inbox.wake(), application.bot.username)
-        router = InboxRouter({"tg": lambda item: bridge.process_raw(item.body), **shop.consumers})
-        inbox = InboxConsumer(rt.storage.inbox, router.handle, rt.clock, stop=stop)
-        desk = None if slack is None else _slack_bridge(settings, slack, rt)
-        admin = await dashboard(settings, rt)  # the pages under /admin, or None when off
+        if settings.database.backend == "sqlite":
+            # the only process on this file: every lease is a dead predecessor's
+            released = await rt.storage.release_claims()
+            if released:
+                log.info("took over %d messages, jobs and updates left by the last run", released)
+        keeper = LeaseKeeper(rt.clock, timedelta(seconds=settings.work_lease))
+        keeper.keep("outbox", rt.outbox.held_ids, rt.storage.outbox.renew)
+        keeper.keep("jobs", rt.scheduler.held_ids, rt.storage.jobs.renew)
+        kept = asyncio.Event()  # renewals go on until the sends in flight are recorded
+        keeping = asyncio.create_task(keeper.run(kept), name="leases")
         loops = [
-            asyncio.create_task(rt.outbox.run(stop), name="outbox"),
+            # one process at a time claims queued messages: the unprompted sender (README)
+            asyncio.create_task(
+                hold_and_run(rt.storage.roles, "sender", rt.outbox.run, stop), name="outbox"
+            ),
             asyncio.create_task(rt.scheduler.run(stop, settings.scheduler_interval), name="jobs"),
-            asyncio.create_task(inbox.run(stop), name="inbox"),
         ]
-        if desk is not None and settings.slack_app_token is not None:
-            token = settings.slack_app_token.get_secret_value()
-            loops.append(asyncio.create_task(run_socket_mode(desk.app, token, stop), name="slack"))
         server: WebServer | None = None
         poller: asyncio.Task[None] | None = None
         try:
-            slack_http = desk.app if desk is not None and settings.slack_app_token is None else None
-            if settings.telegram_mode == "webhook":
-                server = await _start_webhook(
-                    settings, application.bot, rt, inbox, slack_http, shop.routes, admin
+            if intake:
+                server, poller = await _take_updates(
+                    settings, application, rt, stop, loops, keeper, pacer, slack
                 )
-            else:
-                # the shop's webhooks and the dashboard need the web server too
-                if slack_http is not None or shop.routes or admin is not None:
-                    server = WebServer(
-                        build_web_app(
-                            telegram_path=None,
-                            telegram_secret=None,
-                            accept_update=None,
-                            slack_app=slack_http,
-                            routes=shop.routes,
-                            admin=admin,
-                        ),
-                        settings.host,
-                        settings.port,
-                    )
-                    await server.start()
-                await application.bot.delete_webhook(drop_pending_updates=False)
-                poller = asyncio.create_task(_poll(application.bot, rt, inbox, stop), name="poll")
-            log.info("Escalator is running on Telegram (%s mode)", settings.telegram_mode)
+            log.info(
+                "Escalator is running on Telegram (%s)",
+                f"{settings.telegram_mode} mode" if intake else "worker: delivery and jobs only",
+            )
             if ready is not None:
                 await ready(rt)
             await stop.wait()
         finally:
             await _shut_down(settings.shutdown_grace, stop, hurry, rt, poller, server, loops)
+            kept.set()
+            await keeping
             await application.shutdown()
             log.info("Escalator stopped")
+
+
+@asynccontextmanager
+async def _sole_poller(settings: Settings, rt: Runtime) -> AsyncIterator[None]:
+    """Polling is for one process (one getUpdates consumer per bot): hold the poller role for
+    this process's life, or refuse to start, naming the holder."""
+    if settings.escalator_role == "worker" or settings.telegram_mode != "polling":
+        yield
+        return
+    held = await rt.storage.roles.try_hold("poller")
+    if held is None:
+        raise AlreadyPolling(await rt.storage.roles.holder("poller"))
+    try:
+        yield
+    finally:
+        await held.release()
+
+
+async def _take_updates(
+    settings: Settings,
+    application: Application[Any, Any, Any, Any, Any, Any],
+    rt: Runtime,
+    stop: asyncio.Event,
+    loops: list[asyncio.Task[None]],
+    keeper: LeaseKeeper,
+    pacer: Pacer,
+    slack: AsyncWebClient | None,
+) -> tuple[WebServer | None, asyncio.Task[None] | None]:
+    """Start what takes updates in (Telegram, Slack, the shop, the dashboard) and the inbox
+    that hands them to the engine; return the web server and the poller, if any."""
+    bridge = TelegramBridge(application, rt.engine.handle, rt.renderer, pacer)
+    shop = await shop_service(settings, rt, lambda: inbox.wake(), application.bot.username)
+    router = InboxRouter({"tg": lambda item: bridge.process_raw(item.body), **shop.consumers})
+    inbox = InboxConsumer(
+        rt.storage.inbox,
+        router.handle,
+        rt.clock,
+        stop=stop,
+        lease=timedelta(seconds=settings.work_lease),
+    )
+    keeper.keep("inbox", inbox.held_ids, rt.storage.inbox.renew)
+    desk = None if slack is None else _slack_bridge(settings, slack, rt)
+    admin = await dashboard(settings, rt)  # the pages under /admin, or None when off
+    loops.append(asyncio.create_task(inbox.run(stop), name="inbox"))
+    if desk is not None and settings.slack_app_token is not None:
+        token = settings.slack_app_token.get_secret_value()
+        loops.append(asyncio.create_task(run_socket_mode(desk.app, token, stop), name="slack"))
+    slack_http = desk.app if desk is not None and settings.slack_app_token is None else None
+    if settings.telegram_mode == "webhook":
+        hook = await _start_webhook(
+            settings, application.bot, rt, inbox, slack_http, shop.routes, admin
+        )
+        return hook, None
+    server: WebServer | None = None
+    # the shop's webhooks and the dashboard need the web server too
+    if slack_http is not None or shop.routes or admin is not None:
+        server = WebServer(
+            build_web_app(
+                telegram_path=None,
+                telegram_secret=None,
+                accept_update=None,
+                slack_app=slack_http,
+                routes=shop.routes,
+                admin=admin,
+            ),
+            settings.host,
+            settings.port,
+        )
+        await server.start()
+    await application.bot.delete_webhook(drop_pending_updates=False)
+    poller = asyncio.create_task(_poll(application.bot, rt, inbox, stop), name="poll")
+    return server, poller
 
 
 async def _shut_down(

@@ -14,7 +14,8 @@ from bot.api import staff_act
 from bot.app import open_runtime
 from bot.cli.common import DONE, add_command, prepare_directory
 from bot.clock import ManualClock
-from bot.config import Settings
+from bot.config import Settings, role_problem
+from bot.errors import ConfigError
 from bot.flows.model import StaffVerb
 from bot.handlers.console import (
     CHANNEL,
@@ -31,14 +32,26 @@ CLOCK_OFFSET = "playground.clock_offset"
 
 
 def add_parsers(commands: Any) -> None:
-    add_command(
+    runner = add_command(
         commands, "run", run, help="run the bot (the console playground when no token is set)"
+    )
+    runner.add_argument(
+        "--role",
+        choices=("all", "web", "worker"),
+        help="all: everything in one process (the default, ESCALATOR_ROLE); web: take updates "
+        "from the webhook and answer them; worker: only deliver messages and run jobs",
     )
     console = add_command(commands, "console", console_command, help="chat with the bot here")
     console.add_argument("--user", default="1", help="the customer you play (default 1)")
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
+    role = getattr(args, "role", None)
+    if role is not None:
+        settings = settings.model_copy(update={"escalator_role": role})
+        problem = role_problem(settings)
+        if problem is not None:
+            raise ConfigError(f"--role {role}: {problem}")
     if not settings.has_platform:
         return console_command(settings, args)
     prepare_directory(settings)

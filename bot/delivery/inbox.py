@@ -40,7 +40,10 @@ class InboxConsumer:
         *,
         batch: int = 256,
         stop: asyncio.Event | None = None,
+        lease: timedelta = LEASE,
     ) -> None:
+        self.lease = lease
+        self._in_hand: list[int] = []
         self._storage = storage
         self._handle = handle
         self._clock = clock
@@ -56,8 +59,9 @@ class InboxConsumer:
         """Handle everything queued now; return how many updates were handled."""
         handled = 0
         while not self._stop.is_set() and (
-            rows := await self._storage.claim(self._clock.now(), self._batch, LEASE)
+            rows := await self._storage.claim(self._clock.now(), self._batch, self.lease)
         ):
+            self._in_hand = [row.id for row in rows]
             groups: dict[str, list[QueuedUpdate]] = {}
             for row in rows:
                 # an update without a group (no customer in it) is a group of its own
@@ -67,9 +71,14 @@ class InboxConsumer:
             if finished:
                 await self._storage.remove(finished)
             handled += len(finished)
+            self._in_hand = []
             if len(finished) < len(rows):
                 return handled  # a storage failure: the rest is handed out again later
         return handled
+
+    def held_ids(self) -> list[int]:
+        """Updates claimed and not yet handled (their leases must outlive their stay here)."""
+        return list(self._in_hand)
 
     async def _handle_group(self, group: list[QueuedUpdate]) -> list[int]:
         finished: list[int] = []

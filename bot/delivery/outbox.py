@@ -127,8 +127,9 @@ class Outbox:
         defaults: Mapping[str, object] | None = None,
         before_round: Callable[[], Awaitable[object]] | None = None,
         batch: int = 200,
+        lease: timedelta = LEASE,
     ) -> None:
-        self.lease = LEASE
+        self.lease = lease
         self._defaults = dict(defaults or {})
         self._before_round = before_round
         self._storage = storage
@@ -189,6 +190,10 @@ class Outbox:
         task = asyncio.ensure_future(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    def held_ids(self) -> list[int]:
+        """Rows this process holds (their leases must outlive their stay here)."""
+        return [ident for ids in self._held.values() for ident in ids]
 
     # --- claimed from the table -----------------------------------------------------------
 
@@ -276,7 +281,7 @@ class Outbox:
         room = self._batch - self._claimed
         if room <= 0:
             return 0
-        rows = await self._storage.claim(self._clock.now(), room, LEASE)
+        rows = await self._storage.claim(self._clock.now(), room, self.lease)
         for row in rows:
             self._claimed += 1
             self._enqueue(row, claimed=True)

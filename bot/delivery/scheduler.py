@@ -20,6 +20,7 @@ from bot.delivery.engine import Engine, Outcome
 from bot.delivery.loops import nap
 from bot.flows.model import JobDue
 from bot.storage.protocols import JobStore
+from bot.storage.types import DueJob
 
 __all__ = ["Scheduler"]
 
@@ -38,7 +39,10 @@ class Scheduler:
         *,
         batch: int = 1000,
         periodic: Sequence[Callable[[datetime], Awaitable[int]]] = (),
+        lease: timedelta = LEASE,
     ) -> None:
+        self.lease = lease
+        self._in_hand: list[int] = []
         self._periodic = periodic
         self._storage = storage
         self._engine = engine
@@ -58,9 +62,20 @@ class Scheduler:
         first = await self._storage.next_due_at()  # idle: this one indexed read, no write
         if first is None or first > now:
             return 0
-        due = await self._storage.claim(now, self._batch, LEASE)
+        due = await self._storage.claim(now, self._batch, self.lease)
         if not due:
             return 0
+        self._in_hand = [job.id for job in due]
+        try:
+            return await self._run(due, now)
+        finally:
+            self._in_hand = []
+
+    def held_ids(self) -> list[int]:
+        """Jobs claimed and not yet decided (their leases must outlive their stay here)."""
+        return list(self._in_hand)
+
+    async def _run(self, due: list[DueJob], now: datetime) -> int:
         outcomes = await asyncio.gather(
             *(
                 self._engine.handle(

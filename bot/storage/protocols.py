@@ -65,6 +65,7 @@ from bot.storage.types import (
 __all__ = [
     "AdminStore",
     "CaseStore",
+    "HeldRole",
     "InboxStore",
     "JobStore",
     "JourneyStore",
@@ -72,6 +73,7 @@ __all__ = [
     "OutboxStore",
     "RecordStore",
     "ReportStore",
+    "RoleStore",
     "ShopLookup",
     "ShopStore",
     "Storage",
@@ -123,6 +125,10 @@ class OutboxStore(Protocol):
     async def question_message_id(self, key: CustomerKey, question_id: int) -> str | None:
         """The platform id of the delivered message that asked `question_id`."""
 
+    async def renew(self, ids: Sequence[int], now: datetime, until: datetime) -> int:
+        """Extend to `until` the lease of those of `ids` still pending and leased beyond `now`
+        (ours: a lease that ended may have been taken by another process); return how many."""
+
 
 class JobStore(Protocol):
     async def claim(self, now: datetime, limit: int, lease: timedelta) -> list[DueJob]:
@@ -133,6 +139,9 @@ class JobStore(Protocol):
 
     async def finish(self, job_ids: Sequence[int], at: datetime) -> None:
         """Close jobs that concern nobody any more (their customer is gone)."""
+
+    async def renew(self, ids: Sequence[int], now: datetime, until: datetime) -> int:
+        """As `OutboxStore.renew`, for claimed jobs."""
 
     async def pending(self, after: int, limit: int) -> list[PendingJob]:
         """Up to `limit` live (pending) jobs with an id above `after`, by id: a page of all of
@@ -154,6 +163,31 @@ class InboxStore(Protocol):
 
     async def remove(self, ids: Sequence[int]) -> None:
         """Handled: forget them."""
+
+    async def renew(self, ids: Sequence[int], now: datetime, until: datetime) -> int:
+        """As `OutboxStore.renew`, for claimed updates."""
+
+
+class HeldRole(Protocol):
+    """A role this process holds until `release` (or until it dies)."""
+
+    async def alive(self) -> bool:
+        """Still held (the database still sees this process)."""
+
+    async def release(self) -> None: ...
+
+
+class RoleStore(Protocol):
+    """Roles one process at a time may hold among all those serving the database: `poller`
+    (Telegram allows one `getUpdates` consumer per token) and `sender` (the one process that
+    sends unprompted messages, so the platform's bulk limit holds for all of them together).
+    A role held by a process that died is free again at once."""
+
+    async def try_hold(self, role: str) -> HeldRole | None:
+        """Take `role` for this process, or None if another holds it."""
+
+    async def holder(self, role: str) -> str | None:
+        """Who holds `role` (for an operator), or None if nobody does."""
 
 
 class CaseStore(Protocol):
@@ -421,6 +455,9 @@ class Storage(Protocol):
 
     @property
     def admin(self) -> AdminStore: ...
+
+    @property
+    def roles(self) -> RoleStore: ...
 
     async def release_claims(self) -> int:
         """End every lease on outbox rows, jobs and queued updates; return how many.

@@ -809,3 +809,62 @@ async def test_replies_are_told_from_unprompted_messages(store: Storage) -> None
         ("checkin", False),
         ("fallback", True),
     ]
+
+
+# --- leases renewed, roles ---------------------------------------------------------------
+
+
+async def test_renew_extends_a_running_lease_and_never_one_that_ended(opener: Opener) -> None:
+    first, second = await opener(), await opener()
+    await first.journey.commit(
+        change(
+            fresh("ann"),
+            None,
+            outbox=(message("a1"),),
+            schedule=(ScheduleJob(JobKind.SURVEY, START),),
+        )
+    )
+    await first.inbox.add([InboxItem("tg:1", "telegram:1", 1, "{}")], START)
+    (row,) = await first.outbox.claim(START, 10, LEASE)
+    (job,) = await first.jobs.claim(START, 10, LEASE)
+    (update,) = await first.inbox.claim(START, 10, LEASE)
+    almost = START + LEASE - timedelta(seconds=1)
+    later = START + 2 * LEASE
+    assert await first.outbox.renew([row.id], almost, later) == 1
+    assert await first.jobs.renew([job.id], almost, later) == 1
+    assert await first.inbox.renew([update.id], almost, later) == 1
+    # the original lease has ended, the renewed one has not: nobody else takes them
+    assert await second.outbox.claim(START + LEASE, 10, LEASE) == []
+    assert await second.jobs.claim(START + LEASE, 10, LEASE) == []
+    assert await second.inbox.claim(START + LEASE, 10, LEASE) == []
+    # once a lease has ended the row may be another's: renewing it then changes nothing
+    assert await first.outbox.renew([row.id], later, later + LEASE) == 0
+    assert await first.jobs.renew([job.id], later, later + LEASE) == 0
+    assert await first.inbox.renew([update.id], later, later + LEASE) == 0
+    assert [r.id for r in await second.outbox.claim(later, 10, LEASE)] == [row.id]
+    assert [j.id for j in await second.jobs.claim(later, 10, LEASE)] == [job.id]
+    assert [u.id for u in await second.inbox.claim(later, 10, LEASE)] == [update.id]
+    assert await first.outbox.renew([], START, later) == 0
+
+
+async def test_renew_leaves_a_delivered_row_alone(store: Storage) -> None:
+    await store.journey.commit(change(fresh("ann"), None, outbox=(message("a1"),)))
+    (row,) = await store.outbox.claim(START, 10, LEASE)
+    await store.outbox.record([DeliveryResult(row.id, "sent", START)])
+    assert await store.outbox.renew([row.id], START, START + LEASE) == 0
+
+
+async def test_a_role_has_one_holder_until_released(store: Storage) -> None:
+    assert await store.roles.holder("sender") is None
+    held = await store.roles.try_hold("sender")
+    assert held is not None and await held.alive()
+    assert await store.roles.try_hold("sender") is None
+    assert await store.roles.holder("sender") is not None
+    other = await store.roles.try_hold("poller")  # roles are independent
+    assert other is not None
+    await held.release()
+    assert not await held.alive()
+    again = await store.roles.try_hold("sender")
+    assert again is not None
+    await again.release()
+    await other.release()

@@ -184,3 +184,41 @@ async def test_a_transaction_aborted_to_break_a_deadlock_is_run_again(pg_url: st
     assert sorted(runs.values()) == [1, 2]  # the server chose one to abort; it ran again
     (winner,) = {name for name, count in runs.items() if count == 2}
     assert query(pg_url, "SELECT value FROM meta ORDER BY name") == [(winner,), (winner,)]
+
+
+async def test_a_role_is_held_across_processes_and_freed_when_its_holder_dies(
+    pg_url: str,
+) -> None:
+    first, second = await open_storage(pg_url, create=True), await open_storage(pg_url)
+    try:
+        held = await first.roles.try_hold("poller")
+        assert held is not None
+        assert await second.roles.try_hold("poller") is None
+        holder = await second.roles.holder("poller")
+        assert holder is not None and "escalator poller pid" in holder and "since 20" in holder
+        await held.release()
+        assert await second.roles.holder("poller") is None
+        # a holder whose process died (its session is gone): the role is free at once
+        script = (
+            "import asyncio, os, sys\n"
+            "from bot.storage import open_storage\n"
+            "async def main():\n"
+            "    s = await open_storage(sys.argv[1])\n"
+            "    assert await s.roles.try_hold('sender') is not None\n"
+            "    print('held', flush=True)\n"
+            "    os.kill(os.getpid(), 9)\n"
+            "asyncio.run(main())\n"
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", script, pg_url, stdout=asyncio.subprocess.PIPE
+        )
+        output, _ = await asyncio.wait_for(process.communicate(), 30)
+        assert output.decode().strip() == "held" and process.returncode == -9
+        deadline = time.monotonic() + 5
+        while (taken := await second.roles.try_hold("sender")) is None:
+            assert time.monotonic() < deadline, "the dead holder's role was never freed"
+            await asyncio.sleep(0.05)
+        await taken.release()
+    finally:
+        await first.close()
+        await second.close()

@@ -23,6 +23,7 @@ from bot.storage.postgres.journey import PostgresJourney
 from bot.storage.postgres.migrations import migrate
 from bot.storage.postgres.records import PostgresRecords
 from bot.storage.postgres.reports import PostgresReports
+from bot.storage.postgres.session import PostgresRoles
 from bot.storage.postgres.shop import PostgresShop
 from bot.storage.postgres.templates import PostgresMeta, PostgresTemplates
 from bot.storage.postgres.work import PostgresInbox, PostgresJobs, PostgresOutbox
@@ -61,6 +62,7 @@ class PostgresStorage:
         self.records = PostgresRecords(db)
         self.shop = PostgresShop(db)
         self.admin = PostgresAdmin(db)
+        self.roles = PostgresRoles(url)
 
     @classmethod
     async def open(
@@ -83,6 +85,8 @@ class PostgresStorage:
         return cls(url, db, version)
 
     async def release_claims(self) -> int:
+        # Only right when no other process serves this database (see the protocol): the bot
+        # on PostgreSQL never calls it, as its peers' leases are theirs.
         async def release(db: Connection) -> int:
             total = 0
             for table in ("outbox", "jobs", "inbox"):

@@ -20,13 +20,19 @@ from bot.storage.types import Change, Loaded
 __all__ = ["PostgresJourney"]
 
 _PREFIXED = ", ".join(f"c.{column.strip()}" for column in CUSTOMER_LIST.split(","))
+# One statement: whether the event was handled before, the customer's pending outbox rows (an
+# empty range of a partial index when there are none) and the customer.
+_PENDING = (
+    "(SELECT coalesce(array_agg(id), '{}') FROM outbox "
+    "WHERE customer_id = $2 AND status = 'pending')"
+)
 _BY_INBOUND = (
-    f"SELECT (SELECT true FROM inbound WHERE key = $1), c.version, {_PREFIXED} "
+    f"SELECT (SELECT true FROM inbound WHERE key = $1), {_PENDING}, c.version, {_PREFIXED} "
     "FROM (SELECT 1) AS one LEFT JOIN customers c ON c.id = $2"
 )
 _BY_JOB = (
-    f"SELECT (SELECT status <> 'pending' FROM jobs WHERE id = $1), c.version, {_PREFIXED} "
-    "FROM (SELECT 1) AS one LEFT JOIN customers c ON c.id = $2"
+    f"SELECT (SELECT status <> 'pending' FROM jobs WHERE id = $1), {_PENDING}, c.version, "
+    f"{_PREFIXED} FROM (SELECT 1) AS one LEFT JOIN customers c ON c.id = $2"
 )
 
 
@@ -50,10 +56,11 @@ class PostgresJourney:
             row = await self._db.fetchrow(_BY_INBOUND, inbound_id, key.id)
             assert row is not None
             seen = bool(row[0])
-        if row[2] is None:
-            return Loaded(None, seen)
+        pending = tuple(sorted(int(ident) for ident in row[1]))
+        if row[3] is None:
+            return Loaded(None, seen, pending_outbox=pending)
         entries = await self.history(key, history) if history else ()
-        return Loaded(customer_from_row(tuple(row)[2:], entries), seen, int(row[1]))
+        return Loaded(customer_from_row(tuple(row)[3:], entries), seen, int(row[2]), pending)
 
     async def commit(self, change: Change) -> tuple[int, ...]:
         rows, outbox = change_rows(change)

@@ -71,6 +71,25 @@ def _lease(now: datetime, limit: int, lease: timedelta) -> tuple[float, float, i
     return epoch(now), epoch(now + lease), limit
 
 
+async def _renew(
+    db: Database, table: str, ids: Sequence[int], now: datetime, until: datetime
+) -> int:
+    """A lease still running at `now` is ours (a claim takes only rows whose lease has ended),
+    so it is extended; one that ended is left to whoever may have taken it since."""
+    if not ids:
+        return 0
+    pending = "" if table == "inbox" else " AND status = 'pending'"
+    value = await db.fetchval(
+        f"WITH renewed AS (UPDATE {table} SET lease_until = $3 "
+        f"WHERE id = ANY($1::bigint[]) AND lease_until > $2{pending} RETURNING 1) "
+        "SELECT count(*) FROM renewed",
+        list(ids),
+        epoch(now),
+        epoch(until),
+    )
+    return int(value)
+
+
 class PostgresOutbox:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -103,6 +122,9 @@ class PostgresOutbox:
             question_id,
         )
         return cast(str | None, value)
+
+    async def renew(self, ids: Sequence[int], now: datetime, until: datetime) -> int:
+        return await _renew(self._db, "outbox", ids, now, until)
 
 
 def _outbox_row(row: Record) -> OutboxRow:
@@ -139,6 +161,9 @@ class PostgresJobs:
             for row in await self._db.fetch(_CLAIM_JOBS, *_lease(now, limit, lease))
         ]
         return sorted(jobs, key=lambda job: (job.due_at, job.id))
+
+    async def renew(self, ids: Sequence[int], now: datetime, until: datetime) -> int:
+        return await _renew(self._db, "jobs", ids, now, until)
 
     async def next_due_at(self) -> datetime | None:
         value = await self._db.fetchval("SELECT min(due_at) FROM jobs WHERE status = 'pending'")
@@ -200,6 +225,9 @@ class PostgresInbox:
 
     async def remove(self, ids: Sequence[int]) -> None:
         await _write(self._db, {"inbox_remove": [(ident,) for ident in ids]})
+
+    async def renew(self, ids: Sequence[int], now: datetime, until: datetime) -> int:
+        return await _renew(self._db, "inbox", ids, now, until)
 
 
 async def _write(db: Database, rows: Rows) -> None:

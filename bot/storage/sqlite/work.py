@@ -59,6 +59,25 @@ def _lease(now: datetime, limit: int, lease: timedelta) -> dict[str, object]:
     return {"now": epoch(now), "until": epoch(now + lease), "limit": limit}
 
 
+async def _renew(
+    writer: Writer, table: str, ids: Sequence[int], now: datetime, until: datetime
+) -> int:
+    """A lease still running at `now` is ours; one that ended is left alone."""
+    if not ids:
+        return 0
+    pending = "" if table == "inbox" else " AND status = 'pending'"
+    sql = (
+        f"UPDATE {table} SET lease_until = ? WHERE lease_until > ?{pending} "
+        "AND id IN (SELECT value FROM json_each(?))"
+    )
+    params = (epoch(until), epoch(now), dump(list(ids)))
+
+    def renew(db: sqlite3.Connection) -> int:
+        return db.execute(sql, params).rowcount
+
+    return await writer.call(renew)
+
+
 class SQLiteOutbox:
     def __init__(self, writer: Writer, reader: Reader) -> None:
         self._writer = writer
@@ -86,6 +105,9 @@ class SQLiteOutbox:
             else:
                 rows["failed"].append((result.error, result.outbox_id))
         await self._writer.rows(rows)
+
+    async def renew(self, ids: Sequence[int], now: datetime, until: datetime) -> int:
+        return await _renew(self._writer, "outbox", ids, now, until)
 
     async def question_message_id(self, key: CustomerKey, question_id: int) -> str | None:
         value = await self._reader.value(
@@ -136,6 +158,9 @@ class SQLiteJobs:
             for row in await self._writer.call(take)
         ]
         return sorted(jobs, key=lambda job: (job.due_at, job.id))
+
+    async def renew(self, ids: Sequence[int], now: datetime, until: datetime) -> int:
+        return await _renew(self._writer, "jobs", ids, now, until)
 
     async def next_due_at(self) -> datetime | None:
         value = await self._reader.value("SELECT min(due_at) FROM jobs WHERE status = 'pending'")
@@ -195,3 +220,6 @@ class SQLiteInbox:
 
     async def remove(self, ids: Sequence[int]) -> None:
         await self._writer.rows({"inbox_remove": [(ident,) for ident in ids]})
+
+    async def renew(self, ids: Sequence[int], now: datetime, until: datetime) -> int:
+        return await _renew(self._writer, "inbox", ids, now, until)
