@@ -108,7 +108,8 @@ async def run_service(
         settings.telegram_rate_per_chat,
         connections=CONNECTIONS,
     )
-    channel = TelegramChannel(application.bot, pacer)
+    clock = clock or SystemClock()
+    channel = TelegramChannel(application.bot, pacer, clock)
     slack = None
     if settings.slack_bot_token is not None:
         slack = make_client(
@@ -116,8 +117,6 @@ async def run_service(
         )
     else:
         log.warning("no Slack settings (SLACK_BOT_TOKEN): staff notifications go to this log")
-
-    clock = clock or SystemClock()
 
     def staff_desk(storage: Storage, renderer: Renderer) -> Channel:
         if slack is None:

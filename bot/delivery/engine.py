@@ -125,7 +125,7 @@ class Engine:
             else:
                 raise StorageError(f"customer {event.key.id} kept changing; event not handled")
         if lease is not None and courier is not None:
-            courier.take(_rows(change, ids))
+            courier.take(_rows(change, ids, loaded.last_sent_at))
         due_now = any(job.due_at <= now for job in change.schedule)
         queued = bool(change.outbox) and lease is None
         if queued or due_now:
@@ -175,7 +175,7 @@ def _to_change(
     )
 
 
-def _rows(change: Change, ids: Sequence[int]) -> list[OutboxRow]:
+def _rows(change: Change, ids: Sequence[int], last_sent: datetime | None) -> list[OutboxRow]:
     """The committed rows as the outbox would have claimed them, without reading them back."""
     customer = change.customer
     return [
@@ -193,6 +193,7 @@ def _rows(change: Change, ids: Sequence[int]) -> list[OutboxRow]:
             next_attempt_at=change.at,
             created_at=change.at,
             prompted=item.prompted,
+            previous_sent_at=last_sent,
         )
         for ident, item in zip(ids, change.outbox, strict=True)
     ]

@@ -46,15 +46,32 @@ class LeaseKeeper:
                 continue
             now = self._clock.now()
             try:
-                total += await renew(ids, now, now + self.lease)
+                renewed = await renew(ids, now, now + self.lease)
             except StorageError as exc:
                 log.warning("could not renew the leases on %s: %s; trying again", name, exc)
+                continue
+            total += renewed
+            still = len(set(ids).intersection(held()))  # some may have finished meanwhile
+            if renewed < still:
+                log.warning(
+                    "%d rows of %s were held past their lease (this process stalled): another "
+                    "process may take them over",
+                    still - renewed,
+                    name,
+                )
         return total
 
     async def run(self, stop: asyncio.Event) -> None:
         every = self.lease.total_seconds() / 3
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
+            started = loop.time()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)
+            late = loop.time() - started - every
+            if late > every and not stop.is_set():
+                log.warning(
+                    "this process was held up %.1fs (a busy machine?): leases run short", late
+                )
             if not stop.is_set():
                 await self.renew()

@@ -260,6 +260,13 @@ class Pacer:
             if message:
                 self._chat_done(chat)
 
+    def sent_before(self, chat: str, seconds_ago: float) -> None:
+        """The platform answered a message to `chat` `seconds_ago` (another process may have
+        sent it: the database says so): the next one to it waits its interval from then."""
+        free = self._monotonic() - max(0.0, seconds_ago) + self._chat_interval
+        if free > self._chat_free.get(chat, 0.0):
+            self._chat_free[chat] = free
+
     def flooded(self, chat: str, lane: Lane, seconds: float) -> None:
         """The platform answered 429 with `retry_after` = `seconds` to a request in `lane`."""
         now = self._monotonic()

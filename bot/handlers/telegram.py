@@ -57,6 +57,7 @@ from telegram.error import (
 from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.helpers import effective_message_type
 
+from bot.clock import Clock, SystemClock
 from bot.delivery.outbox import Rendered
 from bot.delivery.ratelimit import Lane, Pacer, Priority
 from bot.errors import (
@@ -259,8 +260,9 @@ class TelegramChannel:
 
     format = Format.HTML
 
-    def __init__(self, bot: Bot, pacer: Pacer) -> None:
+    def __init__(self, bot: Bot, pacer: Pacer, clock: Clock | None = None) -> None:
         self._bot = bot
+        self._clock = clock or SystemClock()
         self._pacer = pacer
 
     @property
@@ -270,6 +272,9 @@ class TelegramChannel:
     async def send(self, row: OutboxRow, message: Rendered) -> str | None:
         chat = row.key.external_id
         chat_id = int(chat)
+        if row.previous_sent_at is not None:  # perhaps by another worker: keep 1/s per chat
+            ago = (self._clock.now() - row.previous_sent_at).total_seconds()
+            self._pacer.sent_before(chat, ago)
         markup = _keyboard(message.buttons)
         parts = split_text(message.text)
         attachment = row.context.get("attachment")

@@ -68,6 +68,9 @@ class Loaded:
     None where a backend does not read them. The engine sends a decision's replies straight
     away only when every one of these is held by its own process, so none overtakes an older
     message (with None it never does, and leaves the rows to `OutboxStore.claim`)."""
+    last_sent_at: datetime | None = None
+    """When the customer's latest message was accepted by their platform (None: never, or a
+    backend served by one process, whose pacing already knows)."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,9 @@ class OutboxRow:
     created_at: datetime
     prompted: bool = False
     """See `OutboxItem.prompted`."""
+    previous_sent_at: datetime | None = None
+    """When the platform accepted the recipient's message before this one, as stored (where
+    several processes send: another may have sent it); None when unknown or not needed."""
 
 
 @dataclass(frozen=True)

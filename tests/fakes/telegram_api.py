@@ -90,6 +90,8 @@ class FakeBotApi:
     flood_hits: int = 0
     send_times: list[float] = field(default_factory=list)
     """When each accepted sendMessage arrived (monotonic seconds)."""
+    webhook_connections: int = 1
+    """Updates POSTed to a webhook at once (of different users; see `_deliver`)."""
 
     def __post_init__(self) -> None:
         self._update_ids = itertools.count(1)
@@ -331,22 +333,47 @@ class FakeBotApi:
 
     async def _deliver(self) -> None:
         """As Telegram does: POST each update to the webhook, in order, with the secret token,
-        until the bot answers 200 (a failed delivery is tried again)."""
+        until the bot answers 200 (a failed delivery is tried again). With more than one
+        `webhook_connections`, updates of different users go out at once over that many
+        connections (Telegram's `max_connections`), each user's still one after another."""
         async with aiohttp.ClientSession() as http:
+            if self.webhook_connections == 1:
+                while True:
+                    await self._post(http, await self._outgoing.get())
+            slots = asyncio.Semaphore(self.webhook_connections)
+            chains: dict[object, asyncio.Task[None]] = {}
             while True:
                 update = await self._outgoing.get()
-                while self.webhook is not None and not self._closing:
-                    secret = self.webhook.get("secret_token")
-                    headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
-                    try:
-                        async with http.post(
-                            self.webhook["url"], json=update, headers=headers
-                        ) as answer:
-                            if answer.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        pass
-                    await asyncio.sleep(0.05)  # Telegram's retry comes later, too
+                user = _user_of(update)
+                task = asyncio.create_task(self._post_after(http, update, chains.get(user), slots))
+                chains[user] = task
+                task.add_done_callback(
+                    lambda done, user=user: chains.pop(user) if chains.get(user) is done else None
+                )
+
+    async def _post_after(
+        self,
+        http: aiohttp.ClientSession,
+        update: dict[str, Any],
+        previous: asyncio.Task[None] | None,
+        slots: asyncio.Semaphore,
+    ) -> None:
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        async with slots:
+            await self._post(http, update)
+
+    async def _post(self, http: aiohttp.ClientSession, update: dict[str, Any]) -> None:
+        while self.webhook is not None and not self._closing:
+            secret = self.webhook.get("secret_token")
+            headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
+            try:
+                async with http.post(self.webhook["url"], json=update, headers=headers) as answer:
+                    if answer.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)  # Telegram's retry comes later, too
 
     def _flood_wait(self, params: dict[str, Any]) -> float | None:
         """Log the arrival; None if the limits allow it, else the seconds until they would."""
@@ -470,6 +497,13 @@ class FakeBotApi:
 
     async def _api_close(self, _: dict[str, Any]) -> Any:
         return True
+
+
+def _user_of(update: dict[str, Any]) -> object:
+    for part in update.values():
+        if isinstance(part, dict) and isinstance(part.get("from"), dict):
+            return part["from"].get("id")
+    return None
 
 
 async def _params(request: web.Request) -> dict[str, Any]:

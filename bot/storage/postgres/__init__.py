@@ -47,14 +47,19 @@ SERVER_SETTINGS = {
 class PostgresStorage:
     """Open with `await PostgresStorage.open(url)`; close with `await storage.close()`."""
 
-    def __init__(self, url: DatabaseUrl, db: Database, schema_version: int) -> None:
+    def __init__(
+        self, url: DatabaseUrl, db: Database, schema_version: int, leases: Database | None = None
+    ) -> None:
         self.url = url
         self.schema_version = schema_version
         self._db = db
+        self._leases = leases
         self.journey = PostgresJourney(db)
-        self.outbox = PostgresOutbox(db)
-        self.jobs = PostgresJobs(db)
-        self.inbox = PostgresInbox(db)
+        # renewals keep work from being taken over: a connection of their own, so that a busy
+        # pool never makes a lease run out under a process that is alive
+        self.outbox = PostgresOutbox(db, leases)
+        self.jobs = PostgresJobs(db, leases)
+        self.inbox = PostgresInbox(db, leases)
         self.cases = PostgresCases(db)
         self.templates = PostgresTemplates(db)
         self.meta = PostgresMeta(db)
@@ -81,8 +86,13 @@ class PostgresStorage:
         except BaseException:
             await db.close()
             raise
+        try:
+            leases = Database(await connect_pool(url, 1))
+        except BaseException:
+            await db.close()
+            raise
         log.info("opened the database %s (schema version %d)", url, version)
-        return cls(url, db, version)
+        return cls(url, db, version, leases)
 
     async def release_claims(self) -> int:
         # Only right when no other process serves this database (see the protocol): the bot
@@ -99,6 +109,8 @@ class PostgresStorage:
         return await self._db.transaction(release)
 
     async def close(self) -> None:
+        if self._leases is not None:
+            await self._leases.close()
         await self._db.close()
 
 

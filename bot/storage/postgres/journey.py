@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.errors import StaleCustomer
 from bot.flows.model import Customer, CustomerKey, HistoryEntry, LeaderRow
-from bot.storage.codec import CUSTOMER_LIST, customer_from_row, history_from_row
+from bot.storage.codec import CUSTOMER_LIST, customer_from_row, history_from_row, moment
 from bot.storage.postgres.database import Connection, Database
 from bot.storage.postgres.records import erase_in
 from bot.storage.postgres.statements import (
@@ -26,13 +26,17 @@ _PENDING = (
     "(SELECT coalesce(array_agg(id), '{}') FROM outbox "
     "WHERE customer_id = $2 AND status = 'pending')"
 )
+_LAST_SENT = (
+    "(SELECT max(sent_at) FROM outbox WHERE customer_id = $2 AND status = 'sent' "
+    "AND audience = 'customer')"
+)
 _BY_INBOUND = (
-    f"SELECT (SELECT true FROM inbound WHERE key = $1), {_PENDING}, c.version, {_PREFIXED} "
-    "FROM (SELECT 1) AS one LEFT JOIN customers c ON c.id = $2"
+    f"SELECT (SELECT true FROM inbound WHERE key = $1), {_PENDING}, {_LAST_SENT}, c.version, "
+    f"{_PREFIXED} FROM (SELECT 1) AS one LEFT JOIN customers c ON c.id = $2"
 )
 _BY_JOB = (
-    f"SELECT (SELECT status <> 'pending' FROM jobs WHERE id = $1), {_PENDING}, c.version, "
-    f"{_PREFIXED} FROM (SELECT 1) AS one LEFT JOIN customers c ON c.id = $2"
+    f"SELECT (SELECT status <> 'pending' FROM jobs WHERE id = $1), {_PENDING}, {_LAST_SENT}, "
+    f"c.version, {_PREFIXED} FROM (SELECT 1) AS one LEFT JOIN customers c ON c.id = $2"
 )
 
 
@@ -57,10 +61,12 @@ class PostgresJourney:
             assert row is not None
             seen = bool(row[0])
         pending = tuple(sorted(int(ident) for ident in row[1]))
-        if row[3] is None:
-            return Loaded(None, seen, pending_outbox=pending)
+        last = None if row[2] is None else moment(row[2])
+        if row[4] is None:
+            return Loaded(None, seen, pending_outbox=pending, last_sent_at=last)
         entries = await self.history(key, history) if history else ()
-        return Loaded(customer_from_row(tuple(row)[3:], entries), seen, int(row[2]), pending)
+        customer = customer_from_row(tuple(row)[4:], entries)
+        return Loaded(customer, seen, int(row[3]), pending, last)
 
     async def commit(self, change: Change) -> tuple[int, ...]:
         rows, outbox = change_rows(change)

@@ -20,6 +20,7 @@ from typing import Literal, cast
 from bot.flows.model import CustomerKey, JobKind
 from bot.storage.codec import buttons_from_json, dump, epoch, load_json, moment
 from bot.storage.postgres.database import Connection, Database, Lock, Record
+from bot.storage.postgres.grouped import GroupedWrites
 from bot.storage.postgres.statements import write_rows
 from bot.storage.rows import Rows
 from bot.storage.types import (
@@ -48,7 +49,10 @@ _CLAIM_OUTBOX = (
     " RETURNING id, customer_id, audience, kind, template, context, buttons, question_id,"
     " attempts, next_attempt_at, created_at, prompted"
     ") SELECT l.id, l.customer_id, l.audience, l.kind, l.template, l.context, l.buttons,"
-    " l.question_id, c.language, l.attempts, l.next_attempt_at, l.created_at, l.prompted"
+    " l.question_id, c.language, l.attempts, l.next_attempt_at, l.created_at, l.prompted,"
+    " CASE WHEN l.audience = 'customer' THEN (SELECT max(s.sent_at) FROM outbox s"
+    "  WHERE s.customer_id = l.customer_id AND s.status = 'sent' AND s.audience = 'customer')"
+    " END"
     " FROM leased l LEFT JOIN customers c ON c.id = l.customer_id ORDER BY l.id"
 )
 _CLAIM_JOBS = (
@@ -91,8 +95,10 @@ async def _renew(
 
 
 class PostgresOutbox:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, leases: Database | None = None) -> None:
         self._db = db
+        self._leases = leases or db
+        self._records = GroupedWrites(db)
 
     async def claim(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxRow]:
         return [
@@ -112,7 +118,8 @@ class PostgresOutbox:
                 rows["retry"].append((epoch(retry_at), result.error, result.outbox_id))
             else:
                 rows["failed"].append((result.error, result.outbox_id))
-        await _write(self._db, rows)
+        if any(rows.values()):
+            await self._records.write(rows)
 
     async def question_message_id(self, key: CustomerKey, question_id: int) -> str | None:
         value = await self._db.fetchval(
@@ -124,7 +131,7 @@ class PostgresOutbox:
         return cast(str | None, value)
 
     async def renew(self, ids: Sequence[int], now: datetime, until: datetime) -> int:
-        return await _renew(self._db, "outbox", ids, now, until)
+        return await _renew(self._leases, "outbox", ids, now, until)
 
 
 def _outbox_row(row: Record) -> OutboxRow:
@@ -142,12 +149,14 @@ def _outbox_row(row: Record) -> OutboxRow:
         next_attempt_at=moment(row[10]),
         created_at=moment(row[11]),
         prompted=bool(row[12]),
+        previous_sent_at=None if row[13] is None else moment(row[13]),
     )
 
 
 class PostgresJobs:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, leases: Database | None = None) -> None:
         self._db = db
+        self._leases = leases or db
 
     async def claim(self, now: datetime, limit: int, lease: timedelta) -> list[DueJob]:
         jobs = [
@@ -163,7 +172,7 @@ class PostgresJobs:
         return sorted(jobs, key=lambda job: (job.due_at, job.id))
 
     async def renew(self, ids: Sequence[int], now: datetime, until: datetime) -> int:
-        return await _renew(self._db, "jobs", ids, now, until)
+        return await _renew(self._leases, "jobs", ids, now, until)
 
     async def next_due_at(self) -> datetime | None:
         value = await self._db.fetchval("SELECT min(due_at) FROM jobs WHERE status = 'pending'")
@@ -203,8 +212,9 @@ class PostgresJobs:
 
 
 class PostgresInbox:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, leases: Database | None = None) -> None:
         self._db = db
+        self._leases = leases or db
 
     async def add(self, items: Sequence[InboxItem], at: datetime) -> None:
         stamp = epoch(at)
@@ -227,7 +237,7 @@ class PostgresInbox:
         await _write(self._db, {"inbox_remove": [(ident,) for ident in ids]})
 
     async def renew(self, ids: Sequence[int], now: datetime, until: datetime) -> int:
-        return await _renew(self._db, "inbox", ids, now, until)
+        return await _renew(self._leases, "inbox", ids, now, until)
 
 
 async def _write(db: Database, rows: Rows) -> None:
