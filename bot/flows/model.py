@@ -140,6 +140,10 @@ class Customer:
     conversations_opened: int = 0
     last_contact_at: datetime | None = None
     """When the customer last wrote, pressed or commanded anything."""
+    timezone: str | None = None
+    """The IANA zone quiet hours are kept in (None: defaulted by language when first needed)."""
+    contacts: tuple[datetime, ...] = ()
+    """When the recent unprompted messages that count against the contact budget were sent."""
 
     @property
     def id(self) -> str:

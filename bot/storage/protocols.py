@@ -37,6 +37,8 @@ from bot.flows.model import (
     ShopNeeds,
 )
 from bot.flows.orders import Order
+from bot.flows.segments import Rule
+from bot.storage.segment_types import Segment, SegmentMember, Tag
 from bot.storage.types import (
     ActivityCounts,
     AdminAccount,
@@ -72,6 +74,7 @@ __all__ = [
     "OutboxStore",
     "RecordStore",
     "ReportStore",
+    "SegmentStore",
     "ShopLookup",
     "ShopStore",
     "Storage",
@@ -386,6 +389,40 @@ class AdminStore(Protocol):
         """Forget the subject's failures (a successful sign-in)."""
 
 
+class SegmentStore(Protocol):
+    """Named segments, the customers their rules select, and the tags staff put on customers.
+
+    Rules are evaluated by the database as parameterised conditions (`bot.storage.segment_sql`);
+    `now` anchors the `days_since_*` fields and `scale` is the rating scale of `last_score`."""
+
+    async def save(self, segment: Segment) -> bool:
+        """Store `segment` (replacing one of that name, keeping when it was created); True when
+        it is new."""
+
+    async def get(self, name: str) -> Segment | None: ...
+
+    async def all(self) -> list[Segment]:
+        """Every segment, by name."""
+
+    async def delete(self, name: str) -> bool: ...
+
+    async def count(self, rule: Rule, now: datetime, scale: str) -> int:
+        """How many customers (erased ones excepted) the rule selects."""
+
+    async def sample(
+        self, rule: Rule, now: datetime, scale: str, limit: int
+    ) -> list[SegmentMember]:
+        """Up to `limit` of them, most recently captured first."""
+
+    async def tag(self, key: CustomerKey, tag: str, by: str, at: datetime) -> bool:
+        """Put `tag` on the customer; False when it was there already (or no such customer)."""
+
+    async def untag(self, key: CustomerKey, tag: str) -> bool: ...
+
+    async def tags(self, key: CustomerKey) -> list[Tag]:
+        """The customer's tags, by name."""
+
+
 class Storage(Protocol):
     """One database: a store per concern, opened by `bot.storage.open_storage`."""
 
@@ -421,6 +458,9 @@ class Storage(Protocol):
 
     @property
     def admin(self) -> AdminStore: ...
+
+    @property
+    def segments(self) -> SegmentStore: ...
 
     async def release_claims(self) -> int:
         """End every lease on outbox rows, jobs and queued updates; return how many.

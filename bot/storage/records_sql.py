@@ -249,6 +249,8 @@ def erase_statements(plan: ErasePlan) -> list[tuple[str, tuple[object, ...]]]:
         ("UPDATE inbound SET customer_id = ? WHERE customer_id = ?", (new, old)),
         ("UPDATE badges SET customer_id = ? WHERE customer_id = ?", (new, old)),
         ("DELETE FROM staff_posts WHERE customer_id = ?", (old,)),
+        ("DELETE FROM customer_tags WHERE customer_id = ?", (old,)),
+        ("UPDATE customers SET timezone = NULL WHERE id = ?", (new,)),
         *_erase_shop(old, new),
         (
             "INSERT INTO erasures (tombstone, erased_by, at) VALUES (?, ?, ?)",

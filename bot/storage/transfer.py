@@ -47,6 +47,8 @@ TABLES = (
     "admin_accounts",
     "admin_sessions",
     "admin_login_failures",
+    "segments",
+    "customer_tags",
 )
 """Every table that holds data (not `migrations`: each backend keeps its own history)."""
 

@@ -23,6 +23,7 @@ from bot.storage.postgres.journey import PostgresJourney
 from bot.storage.postgres.migrations import migrate
 from bot.storage.postgres.records import PostgresRecords
 from bot.storage.postgres.reports import PostgresReports
+from bot.storage.postgres.segments import PostgresSegments
 from bot.storage.postgres.shop import PostgresShop
 from bot.storage.postgres.templates import PostgresMeta, PostgresTemplates
 from bot.storage.postgres.work import PostgresInbox, PostgresJobs, PostgresOutbox
@@ -61,6 +62,7 @@ class PostgresStorage:
         self.records = PostgresRecords(db)
         self.shop = PostgresShop(db)
         self.admin = PostgresAdmin(db)
+        self.segments = PostgresSegments(db)
 
     @classmethod
     async def open(

@@ -377,11 +377,56 @@ async def admin_dashboard(db: Connection) -> None:
     )
 
 
+async def segments_and_contact_rules(db: Connection) -> None:
+    # As SQLite's migration 11: segments, staff tags, the last rating kept on the customer's row
+    # by a trigger, the contact budget's recent contacts and the customer's time zone.
+    await db.execute(
+        """
+        CREATE TABLE segments (
+            name TEXT PRIMARY KEY,
+            rules TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            author TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL
+        );
+        CREATE TABLE customer_tags (
+            customer_id TEXT NOT NULL,
+            tag TEXT NOT NULL,
+            tagged_by TEXT NOT NULL,
+            at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (customer_id, tag)
+        );
+        CREATE INDEX customer_tags_tag ON customer_tags (tag);
+        ALTER TABLE customers ADD COLUMN last_score INTEGER;
+        ALTER TABLE customers ADD COLUMN last_scale TEXT;
+        ALTER TABLE customers ADD COLUMN timezone TEXT;
+        ALTER TABLE customers ADD COLUMN contacts TEXT NOT NULL DEFAULT '[]';
+        UPDATE customers SET last_score = s.score, last_scale = s.scale
+            FROM (SELECT DISTINCT ON (customer_id) customer_id, score, scale FROM scores
+                  ORDER BY customer_id, id DESC) s
+            WHERE s.customer_id = customers.id;
+        CREATE FUNCTION escalator_scores_last() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            UPDATE customers SET last_score = NEW.score, last_scale = NEW.scale
+            WHERE id = NEW.customer_id;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER scores_last AFTER INSERT ON scores
+            FOR EACH ROW EXECUTE FUNCTION escalator_scores_last();
+        CREATE INDEX customers_last_score ON customers (last_scale, last_score);
+        CREATE INDEX customers_language ON customers (language);
+        CREATE INDEX purchases_customer_amount ON purchases (customer_id, amount);
+        """
+    )
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "initial schema", initial_schema),
     (2, "conversations, customer records and erasure", inbox_records_privacy),
     (3, "shop orders and links", shop_orders_and_links),
     (4, "admin dashboard accounts and sessions", admin_dashboard),
+    (5, "segments, tags, last rating, contact budget and time zones", segments_and_contact_rules),
 )
 
 

@@ -23,6 +23,7 @@ from bot.storage.sqlite.migrations import migrate
 from bot.storage.sqlite.reader import Reader
 from bot.storage.sqlite.records import SQLiteRecords
 from bot.storage.sqlite.reports import SQLiteReports
+from bot.storage.sqlite.segments import SQLiteSegments
 from bot.storage.sqlite.shop import SQLiteShop
 from bot.storage.sqlite.statements import WRITES
 from bot.storage.sqlite.templates import SQLiteMeta, SQLiteTemplates
@@ -62,6 +63,7 @@ class SQLiteStorage:
         self.records = SQLiteRecords(writer, reader)
         self.shop = SQLiteShop(writer, reader)
         self.admin = SQLiteAdmin(writer, reader)
+        self.segments = SQLiteSegments(writer, reader)
         self._closed = False
 
     @classmethod

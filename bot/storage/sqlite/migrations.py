@@ -423,6 +423,52 @@ def admin_dashboard(db: sqlite3.Connection) -> None:
     )
 
 
+def segments_and_contact_rules(db: sqlite3.Connection) -> None:
+    # Segments are rules kept as JSON; tags are put on customers by staff. The customer's last
+    # rating is kept on their row (by a trigger, whatever writes a score) so that a segment on
+    # it is a column test, not a subquery per customer. `contacts` holds the times of the
+    # recent unprompted messages that count against the contact budget; `timezone` the zone
+    # quiet hours are kept in.
+    _run(
+        db,
+        """
+        CREATE TABLE segments (
+            name TEXT PRIMARY KEY,
+            rules TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            author TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE customer_tags (
+            customer_id TEXT NOT NULL,
+            tag TEXT NOT NULL,
+            tagged_by TEXT NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (customer_id, tag)
+        ) WITHOUT ROWID;
+        CREATE INDEX customer_tags_tag ON customer_tags(tag);
+        ALTER TABLE customers ADD COLUMN last_score INTEGER;
+        ALTER TABLE customers ADD COLUMN last_scale TEXT;
+        ALTER TABLE customers ADD COLUMN timezone TEXT;
+        ALTER TABLE customers ADD COLUMN contacts TEXT NOT NULL DEFAULT '[]';
+        UPDATE customers SET
+            last_score = (SELECT s.score FROM scores s WHERE s.customer_id = customers.id
+                          ORDER BY s.id DESC LIMIT 1),
+            last_scale = (SELECT s.scale FROM scores s WHERE s.customer_id = customers.id
+                          ORDER BY s.id DESC LIMIT 1);
+        CREATE INDEX customers_last_score ON customers(last_scale, last_score);
+        CREATE INDEX customers_language ON customers(language);
+        CREATE INDEX purchases_customer_amount ON purchases(customer_id, amount)
+        """,
+    )
+    db.execute(  # one statement: its body holds a ';'
+        "CREATE TRIGGER scores_last AFTER INSERT ON scores BEGIN "
+        "UPDATE customers SET last_score = NEW.score, last_scale = NEW.scale "
+        "WHERE id = NEW.customer_id; END"
+    )
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "initial schema", initial_schema),
     (2, "durable inbox", durable_inbox),
@@ -434,6 +480,7 @@ MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (8, "conversations, customer records and erasure", inbox_records_privacy),
     (9, "shop orders and links", shop_orders_and_links),
     (10, "admin dashboard accounts and sessions", admin_dashboard),
+    (11, "segments, tags, last rating, contact budget and time zones", segments_and_contact_rules),
 )
 
 
