@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from bot.cli import (
     admin,
+    campaigns,
     customer,
     customers,
     db,
@@ -46,6 +47,7 @@ GROUPS = (
     shop,
     admin,
     segments,
+    campaigns,
 )
 """Each module adds its commands with `add_parsers(commands)`."""
 

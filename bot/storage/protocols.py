@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.flows.model import (
+    CampaignInfo,
     Customer,
     CustomerKey,
     HistoryEntry,
@@ -38,6 +39,7 @@ from bot.flows.model import (
 )
 from bot.flows.orders import Order
 from bot.flows.segments import Rule
+from bot.storage.campaign_types import Campaign, CampaignReport, NewCampaign
 from bot.storage.segment_types import Segment, SegmentMember, Tag
 from bot.storage.types import (
     ActivityCounts,
@@ -66,6 +68,7 @@ from bot.storage.types import (
 
 __all__ = [
     "AdminStore",
+    "CampaignStore",
     "CaseStore",
     "InboxStore",
     "JobStore",
@@ -423,6 +426,36 @@ class SegmentStore(Protocol):
         """The customer's tags, by name."""
 
 
+class CampaignStore(Protocol):
+    """Campaigns: planned for a whole segment in one set-based transaction, then one job per
+    customer that the engine decides (`bot.flows.campaigns`)."""
+
+    async def create(self, campaign: NewCampaign) -> Campaign | None:
+        """Store a draft; None when the name is taken."""
+
+    async def get(self, name: str) -> Campaign | None: ...
+
+    async def info(self, campaign_id: int) -> CampaignInfo | None:
+        """What its messages need (the engine reads it for each campaign job)."""
+
+    async def all(self) -> list[Campaign]:
+        """Every campaign, newest first."""
+
+    async def plan(
+        self, campaign_id: int, rule: Rule, scale: str, at: datetime, now: datetime
+    ) -> int | None:
+        """Start a draft: in one transaction, a first job due at `at` and a target row for every
+        customer the rule selects now, and the campaign running. Returns how many customers;
+        None (nothing written) when the campaign is not a draft."""
+
+    async def set_status(self, campaign_id: int, status: str, now: datetime) -> bool:
+        """Pause (its pending jobs wait), resume ("running": they are pending again) or cancel
+        (they are cancelled, its planned messages skipped). False when already so, or cancelled."""
+
+    async def report(self, campaign_id: int, window: timedelta) -> CampaignReport:
+        """What it did; replies, purchases and referrals within `window` of a message."""
+
+
 class Storage(Protocol):
     """One database: a store per concern, opened by `bot.storage.open_storage`."""
 
@@ -461,6 +494,9 @@ class Storage(Protocol):
 
     @property
     def segments(self) -> SegmentStore: ...
+
+    @property
+    def campaigns(self) -> CampaignStore: ...
 
     async def release_claims(self) -> int:
         """End every lease on outbox rows, jobs and queued updates; return how many.

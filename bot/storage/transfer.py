@@ -49,6 +49,8 @@ TABLES = (
     "admin_login_failures",
     "segments",
     "customer_tags",
+    "campaigns",
+    "campaign_targets",
 )
 """Every table that holds data (not `migrations`: each backend keeps its own history)."""
 

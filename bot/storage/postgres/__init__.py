@@ -17,6 +17,7 @@ import asyncpg
 
 from bot.errors import StorageError
 from bot.storage.postgres.admin import PostgresAdmin
+from bot.storage.postgres.campaigns import PostgresCampaigns
 from bot.storage.postgres.cases import PostgresCases
 from bot.storage.postgres.database import DB_ERRORS, Connection, Database, describe
 from bot.storage.postgres.journey import PostgresJourney
@@ -63,6 +64,7 @@ class PostgresStorage:
         self.shop = PostgresShop(db)
         self.admin = PostgresAdmin(db)
         self.segments = PostgresSegments(db)
+        self.campaigns = PostgresCampaigns(db)
 
     @classmethod
     async def open(

@@ -17,6 +17,7 @@ import aiosqlite
 
 from bot.errors import StorageError
 from bot.storage.sqlite.admin import SQLiteAdmin
+from bot.storage.sqlite.campaigns import SQLiteCampaigns
 from bot.storage.sqlite.cases import SQLiteCases
 from bot.storage.sqlite.journey import SQLiteJourney
 from bot.storage.sqlite.migrations import migrate
@@ -64,6 +65,7 @@ class SQLiteStorage:
         self.shop = SQLiteShop(writer, reader)
         self.admin = SQLiteAdmin(writer, reader)
         self.segments = SQLiteSegments(writer, reader)
+        self.campaigns = SQLiteCampaigns(writer, reader)
         self._closed = False
 
     @classmethod

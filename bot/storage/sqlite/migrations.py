@@ -469,6 +469,44 @@ def segments_and_contact_rules(db: sqlite3.Connection) -> None:
     )
 
 
+def campaigns(db: sqlite3.Connection) -> None:
+    # A campaign and what became of each of its messages for each customer (one row per step):
+    # planned, sent, deferred (how often), skipped or left, with the reason. Replies are found
+    # in `inbound` by customer and time, hence its index.
+    _run(
+        db,
+        """
+        CREATE TABLE campaigns (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            segment TEXT NOT NULL,
+            template TEXT NOT NULL,
+            steps TEXT NOT NULL DEFAULT '[0]',
+            stop_on_purchase INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'draft',
+            start_at REAL,
+            started_at REAL,
+            author TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE campaign_targets (
+            campaign_id INTEGER NOT NULL,
+            customer_id TEXT NOT NULL,
+            step INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            deferrals INTEGER NOT NULL DEFAULT 0,
+            at REAL NOT NULL,
+            sent_at REAL,
+            PRIMARY KEY (campaign_id, customer_id, step)
+        ) WITHOUT ROWID;
+        CREATE INDEX campaign_targets_customer ON campaign_targets(customer_id);
+        CREATE INDEX inbound_customer ON inbound(customer_id, at)
+        """,
+    )
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "initial schema", initial_schema),
     (2, "durable inbox", durable_inbox),
@@ -481,6 +519,7 @@ MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (9, "shop orders and links", shop_orders_and_links),
     (10, "admin dashboard accounts and sessions", admin_dashboard),
     (11, "segments, tags, last rating, contact budget and time zones", segments_and_contact_rules),
+    (12, "campaigns", campaigns),
 )
 
 
