@@ -24,15 +24,34 @@ ParamType = Literal["text", "num", "int"]
 
 @dataclass
 class Dialect:
-    """How the n-th parameter is written: `?` (SQLite) or `$n::type` (PostgreSQL)."""
+    """How the n-th parameter is written: `?` (SQLite) or `$n::type` (PostgreSQL); and how a
+    column is named so that no index is used for it (`scan`)."""
 
     mark: Callable[[int, ParamType], str]
+    scan: Callable[[str], str] = lambda column: column
 
 
-SQLITE = Dialect(lambda n, kind: "?")
+# SQLite keeps no histogram, so it guesses that a range or an IN on an indexed column is
+# selective; for a segment over a stage or "captured more than 30 days ago" (most customers) an
+# index walk with a row lookup each costs many times a plain scan. A unary `+` keeps those terms
+# off their indexes; PostgreSQL's planner has the statistics to choose by itself.
+SQLITE = Dialect(lambda n, kind: "?", lambda column: "+" + column)
 POSTGRES = Dialect(
     lambda n, kind: f"${n}::" + {"text": "text", "num": "float8", "int": "int"}[kind]
 )
+_UNSELECTIVE = frozenset(
+    {
+        "stage",
+        "language",
+        "purchases",
+        "referrals_made",
+        "referrals_converted",
+        "days_since_contact",
+        "days_since_capture",
+    }
+)
+"""Fields whose conditions usually hold for a large share of customers: scanned, not looked up
+through an index (on SQLite)."""
 
 DAY = 86_400.0
 
@@ -118,8 +137,11 @@ def _condition(cond: Condition, out: Compiled) -> str:
         test = _compare("c.last_score", op, value, out)
         return _negated(f"{guard} AND {test}") if op == "ne" else f"({guard} AND {test})"
     if name in _MOMENTS:
-        return _days(_MOMENTS[name], op, value, out)
+        moment = _MOMENTS[name]
+        return _days(out.dialect.scan(moment) if name in _UNSELECTIVE else moment, op, value, out)
     column = _COLUMNS[name]
+    if name in _UNSELECTIVE:
+        column = out.dialect.scan(column)
     if op == "exists":
         return f"({column} IS NOT NULL)" if value else f"({column} IS NULL)"
     if op == "starts_with":

@@ -414,8 +414,8 @@ async def segments_and_contact_rules(db: Connection) -> None:
         END $$;
         CREATE TRIGGER scores_last AFTER INSERT ON scores
             FOR EACH ROW EXECUTE FUNCTION escalator_scores_last();
-        CREATE INDEX customers_last_score ON customers (last_scale, last_score);
-        CREATE INDEX customers_language ON customers (language);
+        CREATE INDEX customers_last_score
+            ON customers (last_scale, last_score, referrals_joined, channel);
         CREATE INDEX purchases_customer_amount ON purchases (customer_id, amount);
         """
     )

@@ -426,9 +426,10 @@ def admin_dashboard(db: sqlite3.Connection) -> None:
 def segments_and_contact_rules(db: sqlite3.Connection) -> None:
     # Segments are rules kept as JSON; tags are put on customers by staff. The customer's last
     # rating is kept on their row (by a trigger, whatever writes a score) so that a segment on
-    # it is a column test, not a subquery per customer. `contacts` holds the times of the
-    # recent unprompted messages that count against the contact budget; `timezone` the zone
-    # quiet hours are kept in.
+    # it is a column test, not a subquery per customer; its index also holds what "promoters
+    # who have not referred anyone" needs, so that segment is counted from the index alone.
+    # `contacts` holds the times of the recent unprompted messages that count against the
+    # contact budget; `timezone` the zone quiet hours are kept in.
     _run(
         db,
         """
@@ -457,8 +458,8 @@ def segments_and_contact_rules(db: sqlite3.Connection) -> None:
                           ORDER BY s.id DESC LIMIT 1),
             last_scale = (SELECT s.scale FROM scores s WHERE s.customer_id = customers.id
                           ORDER BY s.id DESC LIMIT 1);
-        CREATE INDEX customers_last_score ON customers(last_scale, last_score);
-        CREATE INDEX customers_language ON customers(language);
+        CREATE INDEX customers_last_score
+            ON customers(last_scale, last_score, referrals_joined, channel);
         CREATE INDEX purchases_customer_amount ON purchases(customer_id, amount)
         """,
     )
