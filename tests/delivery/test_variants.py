@@ -151,3 +151,19 @@ async def test_variants_are_validated_like_any_version(harness: Harness) -> None
                 author="ann",
             )
         assert await rt.storage.experiments.all() == []
+
+
+async def test_an_experiment_runs_in_its_locale_only(harness: Harness) -> None:
+    async with harness.open() as rt:
+        await start_experiment(rt)  # on the English prompt
+        german = rt.renderer.current("referral_invite", "de")
+        assert german is not None  # German ships its own prompt
+        await rt.engine.handle(Start(key=key("udo"), profile=Profile("Udo", "de")))
+        await ask_for_link(rt, "udo")
+        sent = harness.customers.sent[-1]
+        assert sent.template == "referral_invite" and "Bring a friend" not in sent.text
+        assert await rt.storage.experiments.assigned("invite", "test:udo") is None
+        # a language without its own prompt falls back to English, and so joins the experiment
+        await rt.engine.handle(Start(key=key("ines"), profile=Profile("Ines", "pt-BR")))
+        await ask_for_link(rt, "ines")
+        assert await rt.storage.experiments.assigned("invite", "test:ines") in {"A", "B"}
