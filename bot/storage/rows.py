@@ -49,9 +49,11 @@ ORDER = (
     "badge",
     "line",
     "campaign_step",
+    "responded",
     *SHOP_KINDS,
     "outbox",
     "sent",
+    "exposure",
     "retry",
     "failed",
     "inbox_add",
@@ -104,6 +106,8 @@ def change_rows(change: Change) -> tuple[Rows, list[tuple[object, ...]]]:
             )
             for entry in change.log
         ]
+    if change.responded:
+        rows["responded"] = [(at, cid)]
     for record in change.records:
         for kind, row in _record_rows(record, cid, at):
             rows.setdefault(kind, []).append(row)

@@ -51,6 +51,9 @@ TABLES = (
     "customer_tags",
     "campaigns",
     "campaign_targets",
+    "experiments",
+    "experiment_variants",
+    "experiment_exposures",
 )
 """Every table that holds data (not `migrations`: each backend keeps its own history)."""
 

@@ -20,6 +20,7 @@ from bot.storage.postgres.admin import PostgresAdmin
 from bot.storage.postgres.campaigns import PostgresCampaigns
 from bot.storage.postgres.cases import PostgresCases
 from bot.storage.postgres.database import DB_ERRORS, Connection, Database, describe
+from bot.storage.postgres.experiments import PostgresExperiments
 from bot.storage.postgres.journey import PostgresJourney
 from bot.storage.postgres.migrations import migrate
 from bot.storage.postgres.records import PostgresRecords
@@ -65,6 +66,7 @@ class PostgresStorage:
         self.admin = PostgresAdmin(db)
         self.segments = PostgresSegments(db)
         self.campaigns = PostgresCampaigns(db)
+        self.experiments = PostgresExperiments(db)
 
     @classmethod
     async def open(

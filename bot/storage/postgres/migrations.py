@@ -456,6 +456,46 @@ async def campaigns(db: Connection) -> None:
     )
 
 
+async def experiments(db: Connection) -> None:
+    # As SQLite migration 13: variants of a message and who saw which.
+    await db.execute(
+        """
+        CREATE TABLE experiments (
+            name TEXT PRIMARY KEY,
+            template TEXT NOT NULL,
+            locale TEXT NOT NULL,
+            goal TEXT NOT NULL,
+            window_days INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            author TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            stopped_at DOUBLE PRECISION,
+            shipped TEXT
+        );
+        CREATE UNIQUE INDEX experiments_running ON experiments (template, locale)
+            WHERE status = 'running';
+        CREATE TABLE experiment_variants (
+            experiment TEXT NOT NULL,
+            label TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            weight INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            PRIMARY KEY (experiment, label)
+        );
+        CREATE TABLE experiment_exposures (
+            experiment TEXT NOT NULL,
+            customer_id TEXT NOT NULL,
+            variant TEXT NOT NULL,
+            at DOUBLE PRECISION NOT NULL,
+            replied_at DOUBLE PRECISION,
+            PRIMARY KEY (experiment, customer_id)
+        );
+        CREATE INDEX experiment_exposures_waiting ON experiment_exposures (customer_id)
+            WHERE replied_at IS NULL;
+        """
+    )
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "initial schema", initial_schema),
     (2, "conversations, customer records and erasure", inbox_records_privacy),
@@ -463,6 +503,7 @@ MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (4, "admin dashboard accounts and sessions", admin_dashboard),
     (5, "segments, tags, last rating, contact budget and time zones", segments_and_contact_rules),
     (6, "campaigns", campaigns),
+    (7, "experiments: variants and exposures", experiments),
 )
 
 

@@ -19,6 +19,7 @@ from bot.errors import StorageError
 from bot.storage.sqlite.admin import SQLiteAdmin
 from bot.storage.sqlite.campaigns import SQLiteCampaigns
 from bot.storage.sqlite.cases import SQLiteCases
+from bot.storage.sqlite.experiments import SQLiteExperiments
 from bot.storage.sqlite.journey import SQLiteJourney
 from bot.storage.sqlite.migrations import migrate
 from bot.storage.sqlite.reader import Reader
@@ -66,6 +67,7 @@ class SQLiteStorage:
         self.admin = SQLiteAdmin(writer, reader)
         self.segments = SQLiteSegments(writer, reader)
         self.campaigns = SQLiteCampaigns(writer, reader)
+        self.experiments = SQLiteExperiments(writer, reader)
         self._closed = False
 
     @classmethod
