@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Literal
 
 from bot.flows import contact
 from bot.flows.common import reply
@@ -150,11 +151,16 @@ def _next(
     )
 
 
-def _outcome(customer: Customer, campaign_id: int, step: int, status: str, reason: str) -> Decision:
-    assert status in ("deferred", "skipped", "left")
+def _outcome(
+    customer: Customer,
+    campaign_id: int,
+    step: int,
+    status: Literal["deferred", "skipped", "left"],
+    reason: str,
+) -> Decision:
     return Decision(
         customer=customer,
-        records=(CampaignStep(campaign_id, step, status, reason),),  # type: ignore[arg-type]
+        records=(CampaignStep(campaign_id, step, status, reason),),
         log=(
             LogEntry(f"campaign_{status}", customer.stage, customer.stage, f"#{step + 1} {reason}"),
         ),
