@@ -36,7 +36,7 @@ async def test_an_admin_starts_a_campaign_from_slack_and_telegram_receives_it(
     api: FakeBotApi, slack: FakeSlackApi, tmp_path: Path
 ) -> None:
     clock = ManualClock(START, offset=timedelta(hours=3))  # noon UTC: not quiet hours
-    async with desk_and_bot(api, slack, tmp_path, clock) as desk:
+    async with desk_and_bot(api, slack, tmp_path, clock, QUIET_HOURS="21:00-09:00") as desk:
         rt = desk.rt
         for chat, name in PEOPLE.items():
             api.text(chat, "/start", name=name)
