@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from functools import cache
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from bot.errors import InvalidInput
 from bot.flows.model import Customer
@@ -28,9 +29,11 @@ __all__ = [
     "ContactRules",
     "Verdict",
     "check",
+    "known_zone",
     "parse_budget",
     "parse_quiet_hours",
     "parse_zones",
+    "quiet_span",
     "spend",
     "zone_of",
 ]
@@ -72,6 +75,24 @@ class Verdict:
 
 def zone_of(customer: Customer, rules: ContactRules) -> str:
     return customer.timezone or rules.zone_for(customer.language)
+
+
+@cache
+def _zones() -> dict[str, str]:
+    return {name.lower(): name for name in available_timezones()}
+
+
+def known_zone(text: str) -> str | None:
+    """The IANA zone a customer typed (`europe/berlin` is `Europe/Berlin`), or None."""
+    return _zones().get(text.strip().lower().replace(" ", "_"))
+
+
+def quiet_span(rules: ContactRules) -> str | None:
+    """The quiet hours as people read them (`21:00–09:00`), or None when there are none."""
+    if rules.quiet is None:
+        return None
+    start, end = rules.quiet
+    return f"{start:%H:%M}–{end:%H:%M}"
 
 
 def _tz(name: str) -> ZoneInfo:

@@ -74,6 +74,7 @@ COMMANDS = (
     "mydata",
     "forget",
     "link",
+    "timezone",
 )
 """Commands a customer can send; `me` is an alias of `status`."""
 
@@ -260,9 +261,36 @@ def _command(
             return _leaderboard(customer, args, context)
         case "link" if policy.shop_linking:
             return shop.prompt(customer)
+        case "timezone":
+            return _timezone(customer, args, policy)
     return Decision(
         customer=customer, messages=(reply(customer, "unknown_command", command=name[:64]),)
     )
+
+
+def _timezone(customer: Customer, args: tuple[str, ...], policy: FlowPolicy) -> Decision:
+    """`/timezone` says which zone quiet hours are kept in; `/timezone Europe/Berlin` sets it
+    (kept from then on, over the one of their language)."""
+    quiet = contact.quiet_span(policy.contact)
+    zone = contact.zone_of(customer, policy.contact)
+    typed = " ".join(args)[:64]
+    chosen = contact.known_zone(typed) if typed else None
+    if chosen is not None:
+        customer = customer.evolve(timezone=chosen)
+    message = reply(
+        customer,
+        "timezone",
+        zone=chosen or zone,
+        changed=chosen is not None,
+        unknown=typed if typed and chosen is None else None,
+        quiet=quiet,
+    )
+    log = (
+        ()
+        if chosen is None
+        else (LogEntry("timezone_set", customer.stage, customer.stage, chosen),)
+    )
+    return Decision(customer=customer, messages=(message,), log=log)
 
 
 def _button(customer: Customer, data: str, now: datetime, policy: FlowPolicy) -> Decision:

@@ -25,6 +25,7 @@ from bot.flows.contact import (
 from bot.flows.model import (
     CampaignInfo,
     CampaignStep,
+    Command,
     Context,
     Customer,
     CustomerKey,
@@ -266,3 +267,27 @@ def test_settings_are_parsed_strictly() -> None:
             parse_quiet_hours(bad)
     with pytest.raises(InvalidInput, match="unknown time zone"):
         parse_zones("de=Mars/Olympus")
+
+
+def test_a_customer_sets_their_time_zone_and_it_is_kept() -> None:
+    someone = customer("de")
+    asked = decide(someone, Command(key=someone.key, name="timezone"), MONDAY, POLICY)
+    assert asked is not None and asked.customer.timezone is None
+    (shown,) = asked.messages
+    assert isinstance(shown, OutMessage) and shown.context["zone"] == "Europe/Berlin"
+    assert shown.context["quiet"] == "21:00–09:00"
+    wrong = decide(
+        someone, Command(key=someone.key, name="timezone", args=("Mars",)), MONDAY, POLICY
+    )
+    assert wrong is not None and wrong.customer.timezone is None
+    assert wrong.messages[0].context["unknown"] == "Mars"  # type: ignore[union-attr]
+    moved = decide(
+        someone,
+        Command(key=someone.key, name="timezone", args=("america/new_york",)),
+        MONDAY,
+        POLICY,
+    )
+    assert moved is not None and moved.customer.timezone == "America/New_York"
+    evening = datetime(2026, 3, 2, 20, 30, tzinfo=UTC)  # 21:30 in Berlin, 15:30 in New York
+    assert check(moved.customer, evening, RULES).allowed
+    assert not check(someone, evening, RULES).allowed
