@@ -26,9 +26,11 @@ FULL = [
     ("memory.py", []),
     ("scheduler_claim.py", []),
     ("pg_claim.py", []),
+    ("pg_engine.py", []),
     ("broadcast.py", []),
     ("template_bounds.py", []),
     ("replies.py", []),
+    ("campaign.py", []),
 ]
 QUICK = [
     (
@@ -42,9 +44,23 @@ QUICK = [
     ("memory.py", ["--serve", "5000", "--small", "1000", "--large", "20000", "--messages", "2000"]),
     ("scheduler_claim.py", ["--pending", "50000", "--repeats", "2"]),
     ("pg_claim.py", ["--pending", "50000"]),
+    (
+        "pg_engine.py",
+        [
+            *("--customers", "4000", "--messages", "800", "--rate", "200"),
+            *("--seconds", "1", "--repeats", "1", "--in-flight", "50"),
+        ],
+    ),
     ("broadcast.py", ["--customers", "90", "--repeats", "1"]),
     ("replies.py", ["--burst", "100", "--wave", "150"]),
     ("template_bounds.py", ["--repeats", "5"]),
+    (
+        "campaign.py",
+        [
+            *("--segment-customers", "50000", "--plan-customers", "10000"),
+            *("--deliver-customers", "90", "--repeats", "1"),
+        ],
+    ),
 ]
 
 

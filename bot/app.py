@@ -25,6 +25,7 @@ from bot.flows import FlowPolicy
 from bot.flows.model import CustomerKey, DeliveryFailed
 from bot.messages.catalog import Catalog
 from bot.messages.templates import Renderer
+from bot.messages.variants import Variants
 from bot.messages.versions import TemplateVersions
 from bot.storage import Storage, open_storage
 from bot.storage.protocols import MetaStore
@@ -56,6 +57,7 @@ def policy_from(
         escalation_sla=settings.escalation_sla,
         business_hours=settings.hours(),
         inbox_autoclose=settings.inbox_autoclose,
+        contact=settings.contact_rules(),
         escalation_triggers=tuple(
             word.strip() for word in settings.escalation_triggers.split(",") if word.strip()
         ),
@@ -95,6 +97,7 @@ class Runtime:
     outbox: Outbox
     scheduler: Scheduler
     templates: TemplateVersions
+    variants: Variants
 
     async def settle(self) -> None:
         """Run due jobs and deliver messages until nothing more is due (the playground's beat)."""
@@ -130,6 +133,9 @@ async def open_runtime(
             storage.templates, renderer, catalog, clock, refresh_every=settings.template_refresh
         )
         await versions.refresh(force=True)
+        variants = Variants(
+            storage.experiments, storage.meta, renderer, refresh_every=settings.template_refresh
+        )
         staff: Channel
         if hasattr(staff_channel, "send"):
             staff = cast(Channel, staff_channel)
@@ -156,6 +162,7 @@ async def open_runtime(
             on_commit=committed,
             records=storage.records,
             shop=storage.shop,
+            campaigns=storage.campaigns,
         )
 
         async def failed(key: CustomerKey, reason: str, unreachable: bool, ref: str | None) -> None:
@@ -174,6 +181,7 @@ async def open_runtime(
             defaults={"bot_username": settings.bot_username, "oncall": "@on-call"},
             before_round=versions.refresh,
             lease=timedelta(seconds=settings.work_lease),
+            variants=variants,
         )
         engine.courier = outbox  # replies go out straight from the decision
         awards = MonthlyAwards(storage.jobs, storage.meta, storage.reports, policy, settings.tz)
@@ -186,7 +194,16 @@ async def open_runtime(
         )
         try:
             yield Runtime(
-                settings, policy, clock, storage, renderer, engine, outbox, scheduler, versions
+                settings,
+                policy,
+                clock,
+                storage,
+                renderer,
+                engine,
+                outbox,
+                scheduler,
+                versions,
+                variants,
             )
         finally:
             # sends on their way finish and are recorded; the rest stays queued for next time

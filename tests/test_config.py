@@ -102,3 +102,30 @@ def test_slack_settings_are_checked_together() -> None:
         SLACK_ADMIN_USERS="U9",
     )
     assert ok.staff_user_ids == frozenset({"U1", "U2", "U9"})
+
+
+def test_a_web_process_takes_telegram_updates_from_its_webhook() -> None:
+    token = "123456:TEST-TOKEN"
+    assert load_settings().escalator_role == "all" and load_settings().work_lease == 30
+    with pytest.raises(ConfigError, match=r"ESCALATOR_ROLE=web .* set TELEGRAM_MODE=webhook"):
+        load_settings(TELEGRAM_BOT_TOKEN=token, ESCALATOR_ROLE="web", TELEGRAM_MODE="polling")
+    worker = load_settings(TELEGRAM_BOT_TOKEN=token, ESCALATOR_ROLE="worker")
+    assert worker.escalator_role == "worker"  # takes no updates: any mode
+    with pytest.raises(ConfigError, match="ESCALATOR_ROLE"):
+        load_settings(ESCALATOR_ROLE="cron")
+    with pytest.raises(ConfigError, match="WORK_LEASE"):
+        load_settings(WORK_LEASE="0")
+
+
+def test_run_role_web_without_a_webhook_is_refused_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from bot.cli import main
+
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:TEST-TOKEN")
+    monkeypatch.setenv("TELEGRAM_MODE", "polling")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 't.db'}")
+    assert main(["run", "--role", "web"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("escalator: --role web: ESCALATOR_ROLE=web takes Telegram's updates")
+    assert "Traceback" not in error and not (tmp_path / "t.db").exists()

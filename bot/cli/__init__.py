@@ -15,12 +15,15 @@ from collections.abc import Sequence
 
 from bot.cli import (
     admin,
+    campaigns,
     customer,
     customers,
     db,
+    experiments,
     purchase,
     reports,
     run,
+    segments,
     shop,
     simulate,
     templates,
@@ -33,7 +36,21 @@ from bot.terminal import inert_lines
 
 __all__ = ["build_parser", "main"]
 
-GROUPS = (run, customer, customers, purchase, simulate, reports, templates, db, shop, admin)
+GROUPS = (
+    run,
+    customer,
+    customers,
+    purchase,
+    simulate,
+    reports,
+    templates,
+    experiments,
+    db,
+    shop,
+    admin,
+    segments,
+    campaigns,
+)
 """Each module adds its commands with `add_parsers(commands)`."""
 
 EXIT_CODES = """exit codes: 0 done, 1 refused (bad configuration or input, nothing found, problems

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bot.flows.model import (
     BadgeAwarded,
+    CampaignStep,
     CaseChanged,
     CaseOpened,
     Line,
@@ -47,9 +48,12 @@ ORDER = (
     "referral_converted",
     "badge",
     "line",
+    "campaign_step",
+    "responded",
     *SHOP_KINDS,
     "outbox",
     "sent",
+    "exposure",
     "retry",
     "failed",
     "inbox_add",
@@ -102,6 +106,8 @@ def change_rows(change: Change) -> tuple[Rows, list[tuple[object, ...]]]:
             )
             for entry in change.log
         ]
+    if change.responded:
+        rows["responded"] = [(at, cid)]
     for record in change.records:
         for kind, row in _record_rows(record, cid, at):
             rows.setdefault(kind, []).append(row)
@@ -163,4 +169,8 @@ def _record_row(record: Record, cid: str, at: float) -> tuple[str, tuple[object,
             return "referral_converted", (at, cid)
         case BadgeAwarded(badge=badge):
             return "badge", (cid, badge, at)
+        case CampaignStep(campaign_id=campaign, step=step, status=status, reason=reason):
+            deferred = int(status == "deferred")
+            sent = at if status == "sent" else None
+            return "campaign_step", (campaign, cid, step, status, reason, deferred, at, sent)
     raise AssertionError(record)  # pragma: no cover

@@ -47,6 +47,13 @@ TABLES = (
     "admin_accounts",
     "admin_sessions",
     "admin_login_failures",
+    "segments",
+    "customer_tags",
+    "campaigns",
+    "campaign_targets",
+    "experiments",
+    "experiment_variants",
+    "experiment_exposures",
 )
 """Every table that holds data (not `migrations`: each backend keeps its own history)."""
 

@@ -4,8 +4,10 @@ the row tuples `bot.storage.rows` builds, in the same order as on SQLite."""
 from __future__ import annotations
 
 from bot.storage.codec import CUSTOMER_COLUMNS, CUSTOMER_LIST
+from bot.storage.experiments_sql import EXPOSE, RESPONDED
 from bot.storage.postgres.database import Connection
 from bot.storage.postgres.shop import SHOP_WRITES
+from bot.storage.records_sql import numbered
 from bot.storage.rows import ORDER, Rows
 
 __all__ = ["INSERT_CUSTOMER", "INSERT_OUTBOX", "UPDATE_CUSTOMER", "WRITES", "write_rows"]
@@ -89,6 +91,13 @@ WRITES: dict[str, str] = {
         "INSERT INTO badges (customer_id, badge, awarded_at) VALUES ($1, $2, $3) "
         "ON CONFLICT DO NOTHING"
     ),
+    "campaign_step": (
+        "INSERT INTO campaign_targets (campaign_id, customer_id, step, status, reason, "
+        "deferrals, at, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+        "ON CONFLICT (campaign_id, customer_id, step) DO UPDATE SET status = excluded.status, "
+        "reason = excluded.reason, deferrals = campaign_targets.deferrals + excluded.deferrals, "
+        "at = excluded.at, sent_at = coalesce(excluded.sent_at, campaign_targets.sent_at)"
+    ),
     "line": (
         "INSERT INTO conversation (customer_id, at, author, name, text, case_id) "
         "VALUES ($1, $2, $3, $4, $5, $6)"
@@ -121,6 +130,8 @@ WRITES: dict[str, str] = {
         "INSERT INTO meta (name, value) VALUES ($1, $2) "
         "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
     ),
+    "responded": numbered(RESPONDED),
+    "exposure": numbered(EXPOSE),
     **SHOP_WRITES,
 }
 

@@ -17,13 +17,16 @@ import aiosqlite
 
 from bot.errors import StorageError
 from bot.storage.sqlite.admin import SQLiteAdmin
+from bot.storage.sqlite.campaigns import SQLiteCampaigns
 from bot.storage.sqlite.cases import SQLiteCases
+from bot.storage.sqlite.experiments import SQLiteExperiments
 from bot.storage.sqlite.journey import SQLiteJourney
 from bot.storage.sqlite.migrations import migrate
 from bot.storage.sqlite.reader import Reader
 from bot.storage.sqlite.records import SQLiteRecords
 from bot.storage.sqlite.reports import SQLiteReports
 from bot.storage.sqlite.roles import SQLiteRoles
+from bot.storage.sqlite.segments import SQLiteSegments
 from bot.storage.sqlite.shop import SQLiteShop
 from bot.storage.sqlite.statements import WRITES
 from bot.storage.sqlite.templates import SQLiteMeta, SQLiteTemplates
@@ -64,6 +67,9 @@ class SQLiteStorage:
         self.shop = SQLiteShop(writer, reader)
         self.admin = SQLiteAdmin(writer, reader)
         self.roles = SQLiteRoles()
+        self.segments = SQLiteSegments(writer, reader)
+        self.campaigns = SQLiteCampaigns(writer, reader)
+        self.experiments = SQLiteExperiments(writer, reader)
         self._closed = False
 
     @classmethod

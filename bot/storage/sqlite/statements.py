@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.storage.codec import CUSTOMER_COLUMNS, CUSTOMER_LIST
+from bot.storage.experiments_sql import EXPOSE, RESPONDED
 from bot.storage.sqlite.shop import SHOP_WRITES
 
 __all__ = ["WRITES"]
@@ -57,6 +58,13 @@ WRITES: dict[str, str] = {
         "UPDATE referrals SET converted_at=? WHERE referee_id=? AND converted_at IS NULL"
     ),
     "badge": "INSERT OR IGNORE INTO badges (customer_id, badge, awarded_at) VALUES (?, ?, ?)",
+    "campaign_step": (
+        "INSERT INTO campaign_targets (campaign_id, customer_id, step, status, reason, "
+        "deferrals, at, sent_at) VALUES (?,?,?,?,?,?,?,?) "
+        "ON CONFLICT (campaign_id, customer_id, step) DO UPDATE SET status = excluded.status, "
+        "reason = excluded.reason, deferrals = campaign_targets.deferrals + excluded.deferrals, "
+        "at = excluded.at, sent_at = coalesce(excluded.sent_at, campaign_targets.sent_at)"
+    ),
     "line": (
         "INSERT INTO conversation (customer_id, at, author, name, text, case_id) "
         "VALUES (?,?,?,?,?,?)"
@@ -96,5 +104,7 @@ WRITES: dict[str, str] = {
         "INSERT INTO meta (name, value) VALUES (?, ?) "
         "ON CONFLICT(name) DO UPDATE SET value=excluded.value"
     ),
+    "responded": RESPONDED,
+    "exposure": EXPOSE,
     **SHOP_WRITES,
 }
