@@ -196,7 +196,7 @@ def test_templates_set_export_import_and_validate(tmp_path: Path) -> None:
     assert "nothing was imported" in rejected.stderr
     (out / "en" / "stale_button.j2").write_text("That button has expired.")
     imported = escalator(db, "templates", "import", str(out))
-    assert "imported 2 changed texts (178 unchanged)" in imported.stdout
+    assert f"imported 2 changed texts ({shipped - 2} unchanged)" in imported.stdout
     assert escalator(db, "templates", "validate", "--all").returncode == 0
     listing = escalator(db, "templates", "list").stdout
     assert "edited: de" in listing and "edited: en" in listing
