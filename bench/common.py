@@ -148,37 +148,34 @@ async def seed_customers(
         batch = []
         for n in range(count):
             stage, dialogue, question, pending = STATES[states[n % len(states)]]
-            batch.append(
-                (
-                    f"{channel}:{n}",
-                    channel,
-                    str(n),
-                    stage,
-                    dialogue,
-                    question,
-                    f"C{n}",
-                    "en",
-                    None,
-                    0,
-                    0,
-                    now,
-                    now,
-                    0,
-                    None,
-                    pending,
-                    None,
-                    None,
-                    0,
-                    f"ref-{n:012d}",
-                    None,
-                    0,
-                    0,
-                    1 if stage == "customer" else 0,
-                    0,
-                    "[]",
-                    0,
-                )
-            )
+            # by column name: columns added later keep their defaults here
+            values: dict[str, object] = {
+                "id": f"{channel}:{n}",
+                "channel": channel,
+                "external_id": str(n),
+                "stage": stage,
+                "dialogue": dialogue,
+                "question_id": question,
+                "first_name": f"C{n}",
+                "language": "en",
+                "opted_out": 0,
+                "unreachable": 0,
+                "created_at": now,
+                "updated_at": now,
+                "reasks": 0,
+                "pending_score": pending,
+                "cases_opened": 0,
+                "referral_code": f"ref-{n:012d}",
+                "referrals_joined": 0,
+                "referrals_converted": 0,
+                "purchases": 1 if stage == "customer" else 0,
+                "promoter_streak": 0,
+                "badges": "[]",
+                "leaderboard_opt_in": 0,
+                "conversations_opened": 0,
+                "contacts": "[]",
+            }
+            batch.append(tuple(values.get(column) for column in CUSTOMER_COLUMNS))
             if len(batch) == 50_000:
                 db.executemany(
                     f"INSERT INTO customers ({CUSTOMER_LIST}) VALUES ({placeholders})", batch
