@@ -79,7 +79,7 @@ def parse_sequence(text: str) -> tuple[int, ...]:
 async def create(
     storage: Storage, catalog: Catalog, request: CampaignRequest, now: datetime
 ) -> Campaign:
-    check_name(request.name)
+    check_name(request.name, "campaign")
     if await storage.segments.get(request.segment) is None:
         raise InvalidInput(
             f"no segment {request.segment!r} (define it first: escalator segments define)"

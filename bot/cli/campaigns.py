@@ -17,7 +17,7 @@ from typing import Any
 
 from bot import campaign_service
 from bot.cli.common import DONE, REFUSED, add_command, open_existing
-from bot.cli.segments import segment_name
+from bot.cli.segments import campaign_name, segment_name
 from bot.config import Settings
 from bot.durations import parse_duration
 from bot.errors import InvalidInput
@@ -55,7 +55,7 @@ def add_parsers(commands: Any) -> None:
     group = commands.add_parser("campaigns", help="send a template to a segment")
     actions = group.add_subparsers(dest="campaigns_command", metavar="ACTION", required=True)
     create = add_command(actions, "create", create_command, help="a draft campaign")
-    create.add_argument("name", type=segment_name)
+    create.add_argument("name", type=campaign_name)
     create.add_argument("--segment", required=True, type=segment_name)
     create.add_argument("--template", required=True, help="a customer message of the catalogue")
     create.add_argument("--at", type=_when, help="when the first message goes (default: on start)")
@@ -73,7 +73,7 @@ def add_parsers(commands: Any) -> None:
         ("pause", pause_command, "hold its messages"),
         ("cancel", cancel_command, "send none of its remaining messages"),
     ):
-        add_command(actions, name, command, help=about).add_argument("name", type=segment_name)
+        add_command(actions, name, command, help=about).add_argument("name", type=campaign_name)
 
 
 def create_command(settings: Settings, args: argparse.Namespace) -> int:

@@ -35,6 +35,13 @@ def segment_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def campaign_name(text: str) -> str:
+    try:
+        return check_name(text, "campaign")
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def rule_argument(text: str) -> tuple[str, Rule]:
     """A rule given as JSON, or `@file` holding it; (normalised JSON, parsed rule)."""
     source = text

@@ -132,10 +132,11 @@ class Not:
 Rule: TypeAlias = Condition | All | Any | Not
 
 
-def check_name(name: str) -> str:
+def check_name(name: str, what: str = "segment") -> str:
+    """A segment's (or a campaign's, `what`) name: safe in a command line and a Slack view."""
     if not NAME.match(name):
         raise InvalidRule(
-            f"segment name {name!r}: use 1-63 lower-case letters, digits, '-' or '_', "
+            f"{what} name {name!r}: use 1-63 lower-case letters, digits, '-' or '_', "
             "starting with a letter or digit"
         )
     return name
