@@ -24,7 +24,6 @@ sys.path.insert(0, str(ROOT))
 from bot.delivery.outbox import Rendered
 from bot.flows.model import CustomerKey
 from bot.messages.templates import Format
-from bot.storage.codec import CUSTOMER_COLUMNS, CUSTOMER_LIST
 from bot.storage.sqlite import SQLiteStorage
 from bot.storage.types import OutboxRow
 
@@ -131,6 +130,24 @@ STATES = {
 }
 
 
+SEEDED = (
+    "id",
+    "channel",
+    "external_id",
+    "stage",
+    "dialogue",
+    "question_id",
+    "first_name",
+    "language",
+    "created_at",
+    "updated_at",
+    "pending_score",
+    "referral_code",
+    "purchases",
+    "badges",
+)
+
+
 async def seed_customers(
     path: Path,
     count: int,
@@ -144,50 +161,34 @@ async def seed_customers(
     now = time.time()
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA synchronous=OFF")
-        placeholders = ",".join("?" * len(CUSTOMER_COLUMNS))
+        # the columns named below; the schema's defaults fill the rest (new columns included)
+        columns = ", ".join(SEEDED)
+        placeholders = ",".join("?" * len(SEEDED))
         batch = []
         for n in range(count):
             stage, dialogue, question, pending = STATES[states[n % len(states)]]
-            batch.append(
-                (
-                    f"{channel}:{n}",
-                    channel,
-                    str(n),
-                    stage,
-                    dialogue,
-                    question,
-                    f"C{n}",
-                    "en",
-                    None,
-                    0,
-                    0,
-                    now,
-                    now,
-                    0,
-                    None,
-                    pending,
-                    None,
-                    None,
-                    0,
-                    f"ref-{n:012d}",
-                    None,
-                    0,
-                    0,
-                    1 if stage == "customer" else 0,
-                    0,
-                    "[]",
-                    0,
-                )
+            values = dict(  # in the order of SEEDED
+                id=f"{channel}:{n}",
+                channel=channel,
+                external_id=str(n),
+                stage=stage,
+                dialogue=dialogue,
+                question_id=question,
+                first_name=f"C{n}",
+                language="en",
+                created_at=now,
+                updated_at=now,
+                pending_score=pending,
+                referral_code=f"ref-{n:012d}",
+                purchases=1 if stage == "customer" else 0,
+                badges="[]",
             )
+            batch.append(tuple(values.values()))
             if len(batch) == 50_000:
-                db.executemany(
-                    f"INSERT INTO customers ({CUSTOMER_LIST}) VALUES ({placeholders})", batch
-                )
+                db.executemany(f"INSERT INTO customers ({columns}) VALUES ({placeholders})", batch)
                 batch.clear()
         if batch:
-            db.executemany(
-                f"INSERT INTO customers ({CUSTOMER_LIST}) VALUES ({placeholders})", batch
-            )
+            db.executemany(f"INSERT INTO customers ({columns}) VALUES ({placeholders})", batch)
 
 
 @dataclass
