@@ -66,6 +66,8 @@ POLL_TIMEOUT = 25
 CONNECTIONS = 16
 """Requests in flight to the Bot API at once: enough for the reply ceiling at a distant
 server's round trip, few enough that a burst does not open a connection per message."""
+UNPROMPTED_CREDIT = 0.8
+"""The share of the fastest round trip an unprompted send gives back to the window."""
 
 
 def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any, Any]:
@@ -98,9 +100,9 @@ async def run_service(
         _install_signal_handlers(stop, hurry)
     application = build_application(settings)
     pacer = Pacer(
-        # no credit for the round trip: under load our own loop's lag makes it look longer than
-        # the way to the server, and a credit provoked 429s (bench/README.md, broadcast)
-        LocalBudget(settings.telegram_rate_overall),
+        # a share of the fastest round trip back: 28.6/s of 30 at 100 ms, not 27.3 (the floor
+        # is the fastest ever seen, which our loop's lag cannot inflate; see LocalBudget)
+        LocalBudget(settings.telegram_rate_overall, credit=UNPROMPTED_CREDIT),
         settings.telegram_reply_rate,
         settings.telegram_rate_per_chat,
         connections=CONNECTIONS,

@@ -61,14 +61,8 @@ class Scheduler:
         due = await self._storage.claim(now, self._batch, LEASE)
         if not due:
             return 0
-        outcomes = await asyncio.gather(
-            *(
-                self._engine.handle(
-                    JobDue(key=job.key, job_id=job.id, kind=job.kind, payload=job.payload)
-                )
-                for job in due
-            ),
-            return_exceptions=True,
+        outcomes = await self._engine.handle_jobs(
+            [JobDue(key=job.key, job_id=job.id, kind=job.kind, payload=job.payload) for job in due]
         )
         ran = 0
         orphans = []
