@@ -24,6 +24,7 @@ from bot.flows import FlowPolicy
 from bot.flows.model import CustomerKey, DeliveryFailed
 from bot.messages.catalog import Catalog
 from bot.messages.templates import Renderer
+from bot.messages.variants import Variants
 from bot.messages.versions import TemplateVersions
 from bot.storage import Storage, open_storage
 from bot.storage.protocols import MetaStore
@@ -94,6 +95,7 @@ class Runtime:
     outbox: Outbox
     scheduler: Scheduler
     templates: TemplateVersions
+    variants: Variants
 
     async def settle(self) -> None:
         """Run due jobs and deliver messages until nothing more is due (the playground's beat)."""
@@ -129,6 +131,9 @@ async def open_runtime(
             storage.templates, renderer, catalog, clock, refresh_every=settings.template_refresh
         )
         await versions.refresh(force=True)
+        variants = Variants(
+            storage.experiments, storage.meta, renderer, refresh_every=settings.template_refresh
+        )
         staff: Channel
         if hasattr(staff_channel, "send"):
             staff = cast(Channel, staff_channel)
@@ -172,13 +177,23 @@ async def open_runtime(
             failed,
             defaults={"bot_username": settings.bot_username, "oncall": "@on-call"},
             before_round=versions.refresh,
+            variants=variants,
         )
         engine.courier = outbox  # replies go out straight from the decision
         awards = MonthlyAwards(storage.jobs, storage.meta, storage.reports, policy, settings.tz)
         scheduler = Scheduler(storage.jobs, engine, clock, periodic=(awards.run,))
         try:
             yield Runtime(
-                settings, policy, clock, storage, renderer, engine, outbox, scheduler, versions
+                settings,
+                policy,
+                clock,
+                storage,
+                renderer,
+                engine,
+                outbox,
+                scheduler,
+                versions,
+                variants,
             )
         finally:
             # sends on their way finish and are recorded; the rest stays queued for next time

@@ -30,11 +30,13 @@ from bot.clock import ManualClock
 from bot.config import Settings
 from bot.delivery.outbox import Rendered
 from bot.errors import InvalidInput, InvariantBroken
+from bot.flows.experiments import Goal
 from bot.flows.invariants import job_problems
 from bot.flows.model import ButtonPress, CustomerKey, Event, JobKind, Profile, Start, Text
 from bot.flows.referral import code_for
 from bot.messages.templates import Format
 from bot.reports import JourneyReport, journey_report
+from bot.simulation_experiment import check_lift, start_experiment
 from bot.storage import Storage
 from bot.storage.types import OutboxRow
 
@@ -58,18 +60,24 @@ class Persona:
     recommends: float
 
 
+@dataclass(frozen=True, slots=True)
+class Received:
+    template: str
+    buttons: tuple[tuple[str, str], ...]
+    variant: str | None
+    """The experiment variant of the message, if it was one."""
+
+
 @dataclass
 class Inbox:
     """What the outbox delivered to each synthetic customer since they last looked."""
 
     format: Format = Format.TEXT
-    received: dict[str, list[tuple[str, tuple[tuple[str, str], ...]]]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
+    received: dict[str, list[Received]] = field(default_factory=lambda: defaultdict(list))
 
     async def send(self, row: OutboxRow, message: Rendered) -> str | None:
         buttons = tuple(b for line in message.buttons for b in line)
-        self.received[row.key.external_id].append((row.template, buttons))
+        self.received[row.key.external_id].append(Received(row.template, buttons, message.variant))
         return None
 
     async def clear_buttons(self, key: CustomerKey, platform_message_id: str | None) -> None:
@@ -91,8 +99,12 @@ class StaffQueue:
 
 
 class World:
-    def __init__(self, rt: Runtime, clock: ManualClock, seed: int, inbox: Inbox) -> None:
+    def __init__(
+        self, rt: Runtime, clock: ManualClock, seed: int, inbox: Inbox, lift: float = 0.0
+    ) -> None:
         self.rt = rt
+        self.lift = lift
+        """How much likelier customers are to act on variant B of the referral prompt."""
         self.clock = clock
         self.seed = seed
         self.inbox = inbox
@@ -153,9 +165,9 @@ class World:
         for ident in sorted(received):
             messages, received[ident] = received[ident], []
             person = self.people[ident]
-            for turn, (template, buttons) in enumerate(messages):
+            for turn, message in enumerate(messages):
                 rng = self.rng(ident, index, round_ * 1000 + turn)
-                event = self._answer(ident, person, rng, template, buttons, index)
+                event = self._answer(ident, person, rng, message, index)
                 if event is not None:
                     events.append(event)
         return events
@@ -165,13 +177,14 @@ class World:
         ident: str,
         person: Persona,
         rng: random.Random,
-        template: str,
-        buttons: tuple[tuple[str, str], ...],
+        message: Received,
         index: int,
     ) -> Event | None:
         key = _key(ident)
+        template, buttons = message.template, message.buttons
         if template == "referral_invite":
-            if rng.random() < person.recommends * person.happiness:
+            boost = self.lift if message.variant == "B" else 0.0
+            if rng.random() < person.recommends * person.happiness + boost:
                 code = code_for(key.id, self.rt.policy.referral_secret)
                 for _ in range(rng.choice((1, 1, 2, 3))):
                     self.friends += 1
@@ -250,10 +263,16 @@ async def simulate(
     seed: int,
     database: Path,
     progress: Callable[[int, int], None] = lambda done, total: None,
+    *,
+    experiment_lift: float | None = None,
 ) -> JourneyReport:
     """Run the simulation on `database` (which must hold no customers) and report; `progress`
     is told (steps done, steps in all) as the simulated clock moves. Raises `InvariantBroken`
-    if a customer's jobs are ever inconsistent with their state."""
+    if a customer's jobs are ever inconsistent with their state.
+
+    With `experiment_lift`, an experiment runs on the referral prompt in which customers act
+    on variant B that much more often (`bot.simulation_experiment`); its report is read from
+    `database` afterwards."""
     if not 1 <= customers <= MAX_CUSTOMERS or not 1 <= days <= MAX_DAYS:
         raise InvalidInput(
             f"simulate takes 1 to {MAX_CUSTOMERS:,} customers over 1 to {MAX_DAYS:,} days "
@@ -265,7 +284,11 @@ async def simulate(
     async with open_runtime(settings, clock, {CHANNEL: inbox}, staff, database=database) as rt:
         if await rt.storage.reports.count_customers():
             raise InvalidInput(f"{database} already has customers: simulate needs a fresh database")
-        world = World(rt, clock, seed, inbox)
+        lift = 0.0
+        if experiment_lift is not None:
+            lift = check_lift(experiment_lift)
+            await start_experiment(rt, Goal.REFERRAL, seed)
+        world = World(rt, clock, seed, inbox, lift)
         arrivals = random.Random(seed)
         steps = int(timedelta(days=days) / STEP)
         for n in range(customers):

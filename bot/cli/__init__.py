@@ -18,6 +18,7 @@ from bot.cli import (
     customer,
     customers,
     db,
+    experiments,
     purchase,
     reports,
     run,
@@ -33,7 +34,19 @@ from bot.terminal import inert_lines
 
 __all__ = ["build_parser", "main"]
 
-GROUPS = (run, customer, customers, purchase, simulate, reports, templates, db, shop, admin)
+GROUPS = (
+    run,
+    customer,
+    customers,
+    purchase,
+    simulate,
+    reports,
+    templates,
+    experiments,
+    db,
+    shop,
+    admin,
+)
 """Each module adds its commands with `add_parsers(commands)`."""
 
 EXIT_CODES = """exit codes: 0 done, 1 refused (bad configuration or input, nothing found, problems

@@ -235,6 +235,7 @@ def _to_change(
         records=decision.records,
         erase_by=decision.erase_by,
         outbox_lease_until=lease,
+        responded=isinstance(event, CUSTOMER_INITIATED),
     )
 
 

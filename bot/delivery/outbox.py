@@ -48,8 +48,9 @@ from bot.errors import (
 )
 from bot.flows.model import CustomerKey, Json
 from bot.messages.templates import Format, Renderer, TemplateMissing
+from bot.messages.variants import Choice, Variants
 from bot.storage.protocols import CaseStore, OutboxStore
-from bot.storage.types import DeliveryResult, OutboxRow
+from bot.storage.types import DeliveryResult, Exposure, OutboxRow
 
 __all__ = ["LEASE", "REPLY_WINDOW", "Channel", "Outbox", "Rendered"]
 
@@ -74,6 +75,8 @@ class Rendered:
     """For staff messages about a case: the case as staff see it now."""
     priority: Priority | None = None
     """The pacing lane asked for (None: unprompted); channels that pace nothing ignore it."""
+    variant: str | None = None
+    """The experiment variant the text is (None: the message's current version)."""
 
 
 class Channel(Protocol):
@@ -127,8 +130,10 @@ class Outbox:
         defaults: Mapping[str, object] | None = None,
         before_round: Callable[[], Awaitable[object]] | None = None,
         batch: int = 200,
+        variants: Variants | None = None,
     ) -> None:
         self.lease = LEASE
+        self._variants = variants
         self._defaults = dict(defaults or {})
         self._before_round = before_round
         self._storage = storage
@@ -388,11 +393,18 @@ class Outbox:
             case = None
             if row.audience == "staff" and isinstance(row.context.get("case_id"), str):
                 case = await self._cases.view(str(row.context["case_id"]))
-            rendered = self._render(row, channel, case, priority)
+            choice = None
+            if row.audience == "customer" and self._variants is not None:
+                choice = await self._variants.choose(row.key.id, row.template, row.language)
+            rendered = self._render(row, channel, case, priority, choice)
             priority.waiting = False  # the channel's pacer holds it back again if it must
             platform_id = await channel.send(row, rendered)
+            # the exposure is recorded with the send: a message that never went out shows nothing
+            shown = (
+                None if choice is None else Exposure(choice.experiment, row.key.id, choice.variant)
+            )
             return DeliveryResult(
-                row.id, "sent", self._clock.now(), platform_message_id=platform_id
+                row.id, "sent", self._clock.now(), platform_message_id=platform_id, exposure=shown
             )
         except TransientDeliveryError as exc:
             delay = _backoff(row.attempts, exc.retry_after)
@@ -429,6 +441,7 @@ class Outbox:
         channel: Channel,
         case: Mapping[str, Json] | None,
         priority: Priority,
+        choice: Choice | None = None,
     ) -> Rendered:
         fmt = channel.format
         # A channel may add values it alone knows (the bot's username, the on-call mention).
@@ -440,7 +453,12 @@ class Outbox:
         if row.audience == "staff":
             context["case"] = case
         locale = None if row.audience == "staff" else row.language
-        text = self._renderer.render(row.template, context, locale=locale, fmt=fmt)
+        if choice is None:
+            text = self._renderer.render(row.template, context, locale=locale, fmt=fmt)
+        else:
+            text = self._renderer.render_variant(
+                row.template, choice.source, context, locale=locale, fmt=fmt
+            )
         buttons = tuple(
             tuple(
                 (self._renderer.label(b.template, b.context, locale=row.language), b.data)
@@ -448,7 +466,7 @@ class Outbox:
             )
             for line in row.buttons
         )
-        return Rendered(text, buttons, case, priority)
+        return Rendered(text, buttons, case, priority, None if choice is None else choice.variant)
 
 
 def _backoff(attempts: int, retry_after: float | None) -> timedelta:

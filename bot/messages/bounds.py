@@ -56,7 +56,7 @@ MAX_VALUE = 20_000
 """The largest string or list a template may build as one value (characters or items)."""
 MAX_BUILT = 1_000_000
 """Characters one render may build in all."""
-MAX_STEPS = 10_000
+MAX_STEPS = 2_000
 """Loop iterations, calls and filter calls in one render, all together."""
 MAX_DEPTH = 20
 """Nested calls (macros calling macros, recursion) in one render."""

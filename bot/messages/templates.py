@@ -273,6 +273,7 @@ class Renderer:
         self._overrides: dict[str, str] = {}
         self._last_good: dict[str, str] = {}
         self._labels: dict[tuple[object, ...], str] = {}
+        self._variants: dict[tuple[Format, str], Template] = {}
         loader = ChoiceLoader([DictLoader(self._overrides), FileSystemLoader(str(root))])
         self._envs = {
             Format.HTML: self._environment(loader, autoescape=True),
@@ -328,6 +329,38 @@ class Renderer:
     def current(self, name: str, locale: str) -> str | None:
         key = f"{locale}/{name}.j2"
         return self._overrides.get(key, self.shipped(name, locale))
+
+    def resolve(self, name: str, locale: str | None) -> str | None:
+        """The locale whose version of `name` a customer with `locale` gets (None: none has it)."""
+        for candidate in self.candidates(locale):
+            key = f"{candidate}/{name}.j2"
+            if key in self._overrides or (self.root / key).is_file():
+                return candidate
+        return None
+
+    def render_variant(
+        self,
+        name: str,
+        source: str,
+        context: Mapping[str, object],
+        *,
+        locale: str | None,
+        fmt: Format,
+    ) -> str:
+        """Render an experiment's variant of `name` (its text, validated when it was stored) in
+        the same sandbox and bounds as any message; compiled once per text."""
+        env = self.environment(fmt)
+        template = self._variants.get((fmt, source))
+        if template is None:
+            if len(self._variants) >= 256:  # texts of stopped experiments: let them go
+                self._variants.clear()
+            template = self._variants[(fmt, source)] = env.from_string(source)
+        try:
+            text = template.render(**context).strip()
+        except Exception as exc:
+            log.error("a variant of %s failed at run time: %s; sending the message", name, exc)
+            return self.render(name, context, locale=locale, fmt=fmt)
+        return html_to_text(text) if fmt is Format.TEXT else text
 
     def render(
         self, name: str, context: Mapping[str, object], *, locale: str | None, fmt: Format

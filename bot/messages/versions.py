@@ -68,6 +68,11 @@ class TemplateVersions:
             raise InvalidInput(f"not a locale: {locale!r} (use e.g. en, de or pt-br)")
         return chosen
 
+    def current(self, name: str, locale: str | None) -> str | None:
+        """The text `name` renders in `locale` now (an admin version or the shipped file)."""
+        self.catalog[name]
+        return self._renderer.current(name, self.locale(locale))
+
     def check(self, name: str, source: str, locale: str | None = None) -> list[Problem]:
         return validate(self.catalog[name], source, self._renderer, self.locale(locale))
 

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from bot.flows.experiments import Experiment
 from bot.flows.model import (
     Customer,
     CustomerKey,
@@ -49,6 +50,7 @@ from bot.storage.types import (
     CustomerView,
     DeliveryResult,
     DueJob,
+    Exposure,
     Generation,
     InboxItem,
     Loaded,
@@ -60,11 +62,13 @@ from bot.storage.types import (
     RevenueRow,
     StoredVersion,
     SystemJob,
+    VariantOutcomes,
 )
 
 __all__ = [
     "AdminStore",
     "CaseStore",
+    "ExperimentStore",
     "InboxStore",
     "JobStore",
     "JourneyStore",
@@ -202,6 +206,40 @@ class TemplateStore(Protocol):
 
     async def marker(self) -> int:
         """Changes whenever a version is added (one cheap query)."""
+
+
+class ExperimentStore(Protocol):
+    """Experiments on messages: their definitions, who was shown which variant (written with
+    the delivery, `OutboxStore.record`), and what those customers did afterwards."""
+
+    async def create(self, experiment: Experiment) -> None:
+        """Store a new experiment with its variants. `InvalidInput` if the name is taken or
+        another experiment runs on the same message and locale."""
+
+    async def get(self, name: str) -> Experiment | None: ...
+
+    async def all(self) -> list[Experiment]:
+        """Every experiment, newest first."""
+
+    async def running(self) -> list[Experiment]: ...
+
+    async def stop(self, name: str, at: datetime, shipped: str | None) -> bool:
+        """End a running experiment (naming the variant shipped, if any); False if it was not
+        running."""
+
+    async def assigned(self, experiment: str, customer_id: str) -> str | None:
+        """The variant the customer was first shown, if they were."""
+
+    async def expose(self, exposures: Sequence[Exposure], at: datetime) -> None:
+        """Record exposures outside a delivery; a customer's first exposure stays."""
+
+    async def note_replies(self, customer_ids: Sequence[str], at: datetime) -> None:
+        """The customers wrote at `at`: as a journey commit with `Change.responded` does."""
+
+    async def outcomes(self, name: str) -> list[VariantOutcomes]:
+        """Per variant, in the experiment's order: exposures and outcomes within its window
+        (replied, rated and the first ratings' sum, purchased, referred a friend who joined).
+        Empty for an unknown experiment."""
 
 
 class MetaStore(Protocol):
@@ -430,6 +468,9 @@ class Storage(Protocol):
 
     @property
     def admin(self) -> AdminStore: ...
+
+    @property
+    def experiments(self) -> ExperimentStore: ...
 
     async def release_claims(self) -> int:
         """End every lease on outbox rows, jobs and queued updates; return how many.

@@ -209,8 +209,9 @@ def erase_statements(plan: ErasePlan) -> list[tuple[str, tuple[object, ...]]]:
     Kept, re-keyed to the tombstone: the customer row without any personal value (stage,
     counts, badges, source), journey events without details, scores without comments,
     purchases (amounts, with order ids replaced), cases without what they wrote, referrals
-    both ways, badges, inbound ids. Removed: conversation lines, their jobs, their outbox and
-    inbox rows. Other customers' rows that name them (a referrer told "Ada joined") lose it.
+    both ways, badges, inbound ids, experiment exposures. Removed: conversation lines, their
+    jobs, their outbox and inbox rows. Other customers' rows that name them (a referrer told
+    "Ada joined") lose it.
     """
     old, new, at = plan.old, plan.tombstone, epoch(plan.at)
     cut = len(old) + 1
@@ -248,6 +249,7 @@ def erase_statements(plan: ErasePlan) -> list[tuple[str, tuple[object, ...]]]:
         ("DELETE FROM inbox WHERE grp = ?", (old,)),
         ("UPDATE inbound SET customer_id = ? WHERE customer_id = ?", (new, old)),
         ("UPDATE badges SET customer_id = ? WHERE customer_id = ?", (new, old)),
+        ("UPDATE experiment_exposures SET customer_id = ? WHERE customer_id = ?", (new, old)),
         ("DELETE FROM staff_posts WHERE customer_id = ?", (old,)),
         *_erase_shop(old, new),
         (

@@ -48,9 +48,11 @@ ORDER = (
     "referral_converted",
     "badge",
     "line",
+    "responded",
     *SHOP_KINDS,
     "outbox",
     "sent",
+    "exposure",
     "retry",
     "failed",
     "inbox_add",
@@ -103,6 +105,8 @@ def change_rows(change: Change) -> tuple[Rows, list[tuple[object, ...]]]:
             )
             for entry in change.log
         ]
+    if change.responded:
+        rows["responded"] = [(at, cid)]
     for record in change.records:
         for kind, row in _record_rows(record, cid, at):
             rows.setdefault(kind, []).append(row)

@@ -47,6 +47,9 @@ TABLES = (
     "admin_accounts",
     "admin_sessions",
     "admin_login_failures",
+    "experiments",
+    "experiment_variants",
+    "experiment_exposures",
 )
 """Every table that holds data (not `migrations`: each backend keeps its own history)."""
 

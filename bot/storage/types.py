@@ -38,6 +38,7 @@ __all__ = [
     "CustomerView",
     "DeliveryResult",
     "DueJob",
+    "Exposure",
     "Generation",
     "InboxItem",
     "Loaded",
@@ -50,6 +51,7 @@ __all__ = [
     "RevenueRow",
     "StoredVersion",
     "SystemJob",
+    "VariantOutcomes",
 ]
 
 CaseView = dict[str, Json]
@@ -107,6 +109,9 @@ class Change:
     before: Customer | None = None
     """The customer as loaded at `version`, if known: a backend may then write only the columns
     that changed (every index of an unchanged column stays untouched)."""
+    responded: bool = False
+    """The customer wrote or pressed something: their experiment exposures still waiting for a
+    reply count this as it (in this transaction)."""
 
 
 @dataclass(frozen=True)
@@ -168,6 +173,31 @@ class DeliveryResult:
     error: str | None = None
     retry_at: datetime | None = None
     platform_message_id: str | None = None
+    exposure: Exposure | None = None
+    """The experiment variant this message showed (recorded with the send, first one wins)."""
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """A customer was shown a variant of an experiment's message."""
+
+    experiment: str
+    customer_id: str
+    variant: str
+
+
+@dataclass(frozen=True)
+class VariantOutcomes:
+    """What the customers shown one variant did within the experiment's window."""
+
+    variant: str
+    exposed: int
+    replied: int
+    rated: int
+    score_total: float
+    """Sum of the first rating each customer gave (its mean is `score_total / rated`)."""
+    purchased: int
+    referred: int
 
 
 @dataclass(frozen=True)

@@ -181,6 +181,9 @@ async def test_a_transaction_aborted_to_break_a_deadlock_is_run_again(pg_url: st
         )
     finally:
         await db.close()
-    assert sorted(runs.values()) == [1, 2]  # the server chose one to abort; it ran again
-    (winner,) = {name for name, count in runs.items() if count == 2}
-    assert query(pg_url, "SELECT value FROM meta ORDER BY name") == [(winner,), (winner,)]
+    # The server aborted one to break the deadlock and it ran again. On a busy machine the rerun
+    # can deadlock with the survivor once more (row locks are not granted in queue order), so
+    # more than one rerun is allowed; what must hold is that both committed, one after the other.
+    assert min(runs.values()) >= 1 and sum(runs.values()) >= 3, runs
+    ((first,), (second,)) = query(pg_url, "SELECT value FROM meta ORDER BY name")
+    assert first == second and first in runs  # the last to commit wrote both rows

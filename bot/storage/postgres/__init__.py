@@ -19,6 +19,7 @@ from bot.errors import StorageError
 from bot.storage.postgres.admin import PostgresAdmin
 from bot.storage.postgres.cases import PostgresCases
 from bot.storage.postgres.database import DB_ERRORS, Connection, Database, describe
+from bot.storage.postgres.experiments import PostgresExperiments
 from bot.storage.postgres.journey import PostgresJourney
 from bot.storage.postgres.migrations import migrate
 from bot.storage.postgres.records import PostgresRecords
@@ -61,6 +62,7 @@ class PostgresStorage:
         self.records = PostgresRecords(db)
         self.shop = PostgresShop(db)
         self.admin = PostgresAdmin(db)
+        self.experiments = PostgresExperiments(db)
 
     @classmethod
     async def open(

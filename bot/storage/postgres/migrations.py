@@ -377,11 +377,53 @@ async def admin_dashboard(db: Connection) -> None:
     )
 
 
+async def experiments(db: Connection) -> None:
+    # As SQLite migration 13: variants of a message and who saw which.
+    await db.execute(
+        """
+        CREATE TABLE experiments (
+            name TEXT PRIMARY KEY,
+            template TEXT NOT NULL,
+            locale TEXT NOT NULL,
+            goal TEXT NOT NULL,
+            window_days INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            author TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            stopped_at DOUBLE PRECISION,
+            shipped TEXT
+        );
+        CREATE UNIQUE INDEX experiments_running ON experiments (template, locale)
+            WHERE status = 'running';
+        CREATE TABLE experiment_variants (
+            experiment TEXT NOT NULL,
+            label TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            weight INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            PRIMARY KEY (experiment, label)
+        );
+        CREATE TABLE experiment_exposures (
+            experiment TEXT NOT NULL,
+            customer_id TEXT NOT NULL,
+            variant TEXT NOT NULL,
+            at DOUBLE PRECISION NOT NULL,
+            replied_at DOUBLE PRECISION,
+            PRIMARY KEY (experiment, customer_id)
+        );
+        CREATE INDEX experiment_exposures_waiting ON experiment_exposures (customer_id)
+            WHERE replied_at IS NULL;
+        """
+    )
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "initial schema", initial_schema),
     (2, "conversations, customer records and erasure", inbox_records_privacy),
     (3, "shop orders and links", shop_orders_and_links),
     (4, "admin dashboard accounts and sessions", admin_dashboard),
+    # 5, 6 and 8 are taken by segments and campaigns
+    (7, "experiments: variants and exposures", experiments),
 )
 
 

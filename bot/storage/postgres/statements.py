@@ -4,8 +4,10 @@ the row tuples `bot.storage.rows` builds, in the same order as on SQLite."""
 from __future__ import annotations
 
 from bot.storage.codec import CUSTOMER_COLUMNS, CUSTOMER_LIST
+from bot.storage.experiments_sql import EXPOSE, RESPONDED
 from bot.storage.postgres.database import Connection
 from bot.storage.postgres.shop import SHOP_WRITES
+from bot.storage.records_sql import numbered
 from bot.storage.rows import ORDER, Rows
 
 __all__ = ["INSERT_CUSTOMER", "INSERT_OUTBOX", "UPDATE_CUSTOMER", "WRITES", "write_rows"]
@@ -121,6 +123,8 @@ WRITES: dict[str, str] = {
         "INSERT INTO meta (name, value) VALUES ($1, $2) "
         "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
     ),
+    "responded": numbered(RESPONDED),
+    "exposure": numbered(EXPOSE),
     **SHOP_WRITES,
 }
 

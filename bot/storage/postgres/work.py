@@ -82,12 +82,17 @@ class PostgresOutbox:
         ]
 
     async def record(self, results: Sequence[DeliveryResult]) -> None:
-        rows: Rows = {"sent": [], "retry": [], "failed": []}
+        rows: Rows = {"sent": [], "retry": [], "failed": [], "exposure": []}
         for result in results:
             if result.outcome == "sent":
                 rows["sent"].append(
                     (epoch(result.at), result.platform_message_id, result.outbox_id)
                 )
+                if result.exposure is not None:
+                    shown = result.exposure
+                    rows["exposure"].append(
+                        (shown.experiment, shown.customer_id, shown.variant, epoch(result.at))
+                    )
             elif result.outcome == "retry":
                 retry_at = result.retry_at or result.at
                 rows["retry"].append((epoch(retry_at), result.error, result.outbox_id))

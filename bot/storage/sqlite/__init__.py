@@ -19,6 +19,7 @@ from bot.errors import StorageError
 from bot.storage.sqlite.admin import SQLiteAdmin
 from bot.storage.sqlite.cases import SQLiteCases
 from bot.storage.sqlite.checkpoint import BACKSTOP_PAGES, Checkpointer
+from bot.storage.sqlite.experiments import SQLiteExperiments
 from bot.storage.sqlite.journey import SQLiteJourney
 from bot.storage.sqlite.migrations import migrate
 from bot.storage.sqlite.reader import Reader
@@ -63,6 +64,7 @@ class SQLiteStorage:
         self.records = SQLiteRecords(writer, reader)
         self.shop = SQLiteShop(writer, reader)
         self.admin = SQLiteAdmin(writer, reader)
+        self.experiments = SQLiteExperiments(writer, reader)
         self._closed = False
 
     @classmethod

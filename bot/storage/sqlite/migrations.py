@@ -423,6 +423,49 @@ def admin_dashboard(db: sqlite3.Connection) -> None:
     )
 
 
+def experiments(db: sqlite3.Connection) -> None:
+    # Variants of a message and who saw which. An exposure is written with the delivery that
+    # made it (one per customer and experiment: the first decides, later weights move nobody);
+    # `replied_at` is set by the customer's next message, in that message's transaction.
+    _run(
+        db,
+        """
+        CREATE TABLE experiments (
+            name TEXT PRIMARY KEY,
+            template TEXT NOT NULL,
+            locale TEXT NOT NULL,
+            goal TEXT NOT NULL,
+            window_days INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            author TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            stopped_at REAL,
+            shipped TEXT
+        ) WITHOUT ROWID;
+        CREATE UNIQUE INDEX experiments_running ON experiments(template, locale)
+            WHERE status = 'running';
+        CREATE TABLE experiment_variants (
+            experiment TEXT NOT NULL,
+            label TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            weight INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            PRIMARY KEY (experiment, label)
+        ) WITHOUT ROWID;
+        CREATE TABLE experiment_exposures (
+            experiment TEXT NOT NULL,
+            customer_id TEXT NOT NULL,
+            variant TEXT NOT NULL,
+            at REAL NOT NULL,
+            replied_at REAL,
+            PRIMARY KEY (experiment, customer_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX experiment_exposures_waiting ON experiment_exposures(customer_id)
+            WHERE replied_at IS NULL
+        """,
+    )
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "initial schema", initial_schema),
     (2, "durable inbox", durable_inbox),
@@ -434,6 +477,8 @@ MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (8, "conversations, customer records and erasure", inbox_records_privacy),
     (9, "shop orders and links", shop_orders_and_links),
     (10, "admin dashboard accounts and sessions", admin_dashboard),
+    # 11 and 12 are taken by segments and campaigns
+    (13, "experiments: variants and exposures", experiments),
 )
 
 

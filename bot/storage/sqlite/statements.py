@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.storage.codec import CUSTOMER_COLUMNS, CUSTOMER_LIST
+from bot.storage.experiments_sql import EXPOSE, RESPONDED
 from bot.storage.sqlite.shop import SHOP_WRITES
 
 __all__ = ["WRITES"]
@@ -96,5 +97,7 @@ WRITES: dict[str, str] = {
         "INSERT INTO meta (name, value) VALUES (?, ?) "
         "ON CONFLICT(name) DO UPDATE SET value=excluded.value"
     ),
+    "responded": RESPONDED,
+    "exposure": EXPOSE,
     **SHOP_WRITES,
 }

@@ -74,12 +74,22 @@ class SQLiteOutbox:
         return [_outbox_row(row) for row in await self._writer.call(take)]
 
     async def record(self, results: Sequence[DeliveryResult]) -> None:
-        rows: dict[str, list[tuple[object, ...]]] = {"sent": [], "retry": [], "failed": []}
+        rows: dict[str, list[tuple[object, ...]]] = {
+            "sent": [],
+            "retry": [],
+            "failed": [],
+            "exposure": [],
+        }
         for result in results:
             if result.outcome == "sent":
                 rows["sent"].append(
                     (epoch(result.at), result.platform_message_id, result.outbox_id)
                 )
+                if result.exposure is not None:
+                    shown = result.exposure
+                    rows["exposure"].append(
+                        (shown.experiment, shown.customer_id, shown.variant, epoch(result.at))
+                    )
             elif result.outcome == "retry":
                 retry_at = result.retry_at or result.at
                 rows["retry"].append((epoch(retry_at), result.error, result.outbox_id))
