@@ -69,7 +69,7 @@ class SQLiteStorage:
 
     @classmethod
     async def open(
-        cls, path: Path | str, *, synchronous: Synchronous = "FULL", max_batch: int = 512
+        cls, path: Path | str, *, synchronous: Synchronous = "FULL", max_batch: int = 1024
     ) -> SQLiteStorage:
         target = Path(path)
         try:

@@ -66,7 +66,7 @@ class Writer:
         self,
         connection: sqlite3.Connection,
         sql: dict[str, str],
-        max_batch: int = 512,
+        max_batch: int = 1024,  # a scheduler tick's 1,000 jobs: one transaction, one sync
         checkpointer: Checkpointer | None = None,
     ):
         self._db = connection
