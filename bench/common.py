@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from bot.delivery.outbox import Rendered
 from bot.flows.model import CustomerKey
 from bot.messages.templates import Format
+from bot.storage.codec import CUSTOMER_COLUMNS, CUSTOMER_LIST
 from bot.storage.sqlite import SQLiteStorage
 from bot.storage.types import OutboxRow
 
@@ -130,24 +131,6 @@ STATES = {
 }
 
 
-SEEDED = (
-    "id",
-    "channel",
-    "external_id",
-    "stage",
-    "dialogue",
-    "question_id",
-    "first_name",
-    "language",
-    "created_at",
-    "updated_at",
-    "pending_score",
-    "referral_code",
-    "purchases",
-    "badges",
-)
-
-
 async def seed_customers(
     path: Path,
     count: int,
@@ -161,34 +144,47 @@ async def seed_customers(
     now = time.time()
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA synchronous=OFF")
-        # the columns named below; the schema's defaults fill the rest (new columns included)
-        columns = ", ".join(SEEDED)
-        placeholders = ",".join("?" * len(SEEDED))
+        placeholders = ",".join("?" * len(CUSTOMER_COLUMNS))
         batch = []
         for n in range(count):
             stage, dialogue, question, pending = STATES[states[n % len(states)]]
-            values = dict(  # in the order of SEEDED
-                id=f"{channel}:{n}",
-                channel=channel,
-                external_id=str(n),
-                stage=stage,
-                dialogue=dialogue,
-                question_id=question,
-                first_name=f"C{n}",
-                language="en",
-                created_at=now,
-                updated_at=now,
-                pending_score=pending,
-                referral_code=f"ref-{n:012d}",
-                purchases=1 if stage == "customer" else 0,
-                badges="[]",
-            )
-            batch.append(tuple(values.values()))
+            # by column name: columns added later keep their defaults here
+            values: dict[str, object] = {
+                "id": f"{channel}:{n}",
+                "channel": channel,
+                "external_id": str(n),
+                "stage": stage,
+                "dialogue": dialogue,
+                "question_id": question,
+                "first_name": f"C{n}",
+                "language": "en",
+                "opted_out": 0,
+                "unreachable": 0,
+                "created_at": now,
+                "updated_at": now,
+                "reasks": 0,
+                "pending_score": pending,
+                "cases_opened": 0,
+                "referral_code": f"ref-{n:012d}",
+                "referrals_joined": 0,
+                "referrals_converted": 0,
+                "purchases": 1 if stage == "customer" else 0,
+                "promoter_streak": 0,
+                "badges": "[]",
+                "leaderboard_opt_in": 0,
+                "conversations_opened": 0,
+                "contacts": "[]",
+            }
+            batch.append(tuple(values.get(column) for column in CUSTOMER_COLUMNS))
             if len(batch) == 50_000:
-                db.executemany(f"INSERT INTO customers ({columns}) VALUES ({placeholders})", batch)
+                db.executemany(
+                    f"INSERT INTO customers ({CUSTOMER_LIST}) VALUES ({placeholders})", batch
+                )
                 batch.clear()
         if batch:
-            db.executemany(f"INSERT INTO customers ({columns}) VALUES ({placeholders})", batch)
+            db.executemany(
+                f"INSERT INTO customers ({CUSTOMER_LIST}) VALUES ({placeholders})", batch
+            )
 
 
 @dataclass

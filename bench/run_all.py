@@ -29,6 +29,7 @@ FULL = [
     ("broadcast.py", []),
     ("template_bounds.py", []),
     ("replies.py", []),
+    ("campaign.py", []),
 ]
 QUICK = [
     (
@@ -45,6 +46,13 @@ QUICK = [
     ("broadcast.py", ["--customers", "90", "--repeats", "1"]),
     ("replies.py", ["--burst", "100", "--wave", "150"]),
     ("template_bounds.py", ["--repeats", "5"]),
+    (
+        "campaign.py",
+        [
+            *("--segment-customers", "50000", "--plan-customers", "10000"),
+            *("--deliver-customers", "90", "--repeats", "1"),
+        ],
+    ),
 ]
 
 

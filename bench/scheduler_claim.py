@@ -73,7 +73,11 @@ async def run(pending: int, due: int, repeats: int) -> list[Result]:
             await store.close()
         claims = claims[5:]  # warm-up
 
-        settings = load_settings(DATABASE_URL=f"sqlite:///{db}", _env_file=None)
+        settings = load_settings(
+            DATABASE_URL=f"sqlite:///{db}",
+            QUIET_HOURS="off",  # NOW is midnight: the ticks must send, not defer
+            _env_file=None,
+        )
         clock = ManualClock(NOW - timedelta(days=1))  # nothing due yet
         channel = StubChannel()
         async with open_runtime(settings, clock, {"bench": channel}, StubChannel()) as rt:

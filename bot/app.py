@@ -56,6 +56,7 @@ def policy_from(
         escalation_sla=settings.escalation_sla,
         business_hours=settings.hours(),
         inbox_autoclose=settings.inbox_autoclose,
+        contact=settings.contact_rules(),
         escalation_triggers=tuple(
             word.strip() for word in settings.escalation_triggers.split(",") if word.strip()
         ),
@@ -160,6 +161,7 @@ async def open_runtime(
             on_commit=committed,
             records=storage.records,
             shop=storage.shop,
+            campaigns=storage.campaigns,
         )
 
         async def failed(key: CustomerKey, reason: str, unreachable: bool, ref: str | None) -> None:

@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.durations import parse_duration
 from bot.errors import ConfigError, InvalidInput
+from bot.flows.contact import ContactRules, parse_budget, parse_quiet_hours, parse_zones
 from bot.flows.hours import BusinessHours, parse_business_hours
 from bot.flows.policy import DEFAULT_RULES, DEFAULT_TRIGGERS, Rule
 from bot.passwords import parse_hash
@@ -473,6 +474,81 @@ class Settings(BaseSettings):
             "X-Forwarded-For entry; leave off when clients reach the bot directly"
         ),
     )
+
+    # --- unprompted messages: the contact budget, quiet hours, campaigns ----------------------
+    contact_budget: str = Field(
+        default="3/7d",
+        validation_alias="CONTACT_BUDGET",
+        description=(
+            "unprompted messages (check-ins, surveys, nurture, campaigns) per customer per "
+            "period, e.g. 3/7d; replies do not count"
+        ),
+    )
+    quiet_hours: str = Field(
+        default="21:00-09:00",
+        validation_alias="QUIET_HOURS",
+        description="no unprompted message in this span of the customer's local time; off: none",
+    )
+    default_timezones: str = Field(
+        default="",
+        validation_alias="DEFAULT_TIMEZONES",
+        description=(
+            "the time zone of customers by language, e.g. de=Europe/Berlin,en=Europe/London "
+            "(others: TIMEZONE)"
+        ),
+    )
+    campaign_attribution: timedelta = Field(
+        default=timedelta(days=7),
+        validation_alias="CAMPAIGN_ATTRIBUTION",
+        description="purchases and referrals this long after a campaign message count for it",
+    )
+
+    @field_validator("contact_budget")
+    @classmethod
+    def _budget(cls, value: str) -> str:
+        try:
+            parse_budget(value)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
+        return value.strip()
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str) -> str:
+        try:
+            parse_quiet_hours(value)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
+        return value.strip()
+
+    @field_validator("default_timezones")
+    @classmethod
+    def _zones(cls, value: str) -> str:
+        try:
+            parse_zones(value)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
+        return value.strip()
+
+    @field_validator("campaign_attribution", mode="before")
+    @classmethod
+    def _attribution(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip() and value.strip()[-1].lower() in "wdhms":
+            try:
+                return parse_duration(value)
+            except InvalidInput as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    def contact_rules(self) -> ContactRules:
+        count, window = parse_budget(self.contact_budget)
+        return ContactRules(
+            budget=count,
+            window=window,
+            quiet=parse_quiet_hours(self.quiet_hours),
+            default_zones=parse_zones(self.default_timezones),
+            fallback_zone=self.timezone,
+        )
 
     @field_validator("admin_password_hash", mode="before")
     @classmethod

@@ -11,6 +11,7 @@ from aiohttp import web
 from bot.app import Runtime
 from bot.config import Settings
 from bot.handlers.admin import AdminOptions, AdminParts, GateOptions, ReportSection, admin_app
+from bot.report_sections import CampaignsSection, ExperimentsSection
 
 __all__ = ["admin_options", "dashboard"]
 
@@ -38,8 +39,10 @@ async def dashboard(settings: Settings, rt: Runtime) -> web.Application | None:
     if options.gate.env_hash is None and not await rt.storage.admin.accounts():
         log.info("admin dashboard off: set ADMIN_PASSWORD_HASH or run `escalator admin add NAME`")
         return None
-    # Reports of other features (campaigns, experiments) join the dashboard here.
-    sections: tuple[ReportSection, ...] = ()
+    sections: tuple[ReportSection, ...] = (
+        CampaignsSection(rt.storage.campaigns, settings.campaign_attribution),
+        ExperimentsSection(rt.storage.experiments),
+    )
     parts = AdminParts(rt.storage, rt.templates, rt.renderer, rt.clock, sections)
     log.info("admin dashboard on at /admin (port %s)", settings.port)
     return admin_app(options, parts)

@@ -41,6 +41,7 @@ from bot.delivery.routing import InboxRouter
 from bot.errors import ConfigError, InvalidInput
 from bot.flows.model import CustomerKey, Json, StaffVerb
 from bot.handlers.slack import SlackBridge, SlackDesk, make_client, run_socket_mode
+from bot.handlers.slack_campaigns import CampaignDesk
 from bot.handlers.slack_records import RecordDesk
 from bot.handlers.staff_log import LogStaffChannel
 from bot.handlers.telegram import (
@@ -304,6 +305,19 @@ def _slack_bridge(settings: Settings, client: AsyncWebClient, rt: Runtime) -> Sl
             month_start=month_start,
         )
 
+    def campaigns(bridge: SlackBridge) -> CampaignDesk:
+        return CampaignDesk(
+            bridge.app,
+            rt.storage,
+            rt.renderer,
+            is_staff=bridge.is_staff,
+            is_admin=bridge.is_admin,
+            display_name=bridge.display_name,
+            scale=settings.survey_scale,
+            attribution=settings.campaign_attribution,
+            now=rt.clock.now,
+        )
+
     secret = settings.slack_signing_secret
     return SlackBridge(
         client,
@@ -320,6 +334,7 @@ def _slack_bridge(settings: Settings, client: AsyncWebClient, rt: Runtime) -> Sl
         inbox_channel=settings.inbox_channel,
         thread_default=settings.slack_thread_default,
         records=records,
+        campaigns=campaigns,
     )
 
 

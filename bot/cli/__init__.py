@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from bot.cli import (
     admin,
+    campaigns,
     customer,
     customers,
     db,
@@ -22,6 +23,7 @@ from bot.cli import (
     purchase,
     reports,
     run,
+    segments,
     shop,
     simulate,
     templates,
@@ -46,6 +48,8 @@ GROUPS = (
     db,
     shop,
     admin,
+    segments,
+    campaigns,
 )
 """Each module adds its commands with `add_parsers(commands)`."""
 

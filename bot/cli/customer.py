@@ -1,4 +1,4 @@
-"""`escalator customer show|export|erase ID`: one customer, everything held about them, and
+"""`escalator customer show|export|erase|tag ID`: one customer, everything held about them, and
 erasure on request (with an audit entry)."""
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from typing import Any
 
 from bot.cli.common import DONE, REFUSED, add_command, customer_key, open_existing
 from bot.config import Settings
+from bot.errors import InvalidInput
 from bot.flows.model import Customer, HistoryEntry, Json
+from bot.flows.segments import check_tag
 from bot.terminal import inert
 
 __all__ = ["add_parsers", "describe", "describe_view"]
@@ -36,10 +38,52 @@ def add_parsers(commands: Any) -> None:
         parser.add_argument(
             "id", type=customer_key, help="telegram:12345, console:1, or 12345 (Telegram)"
         )
+    tag = add_command(
+        actions, "tag", tag_command, help="put a tag on a customer (segments can select it)"
+    )
+    tag.add_argument("id", type=customer_key, help="telegram:12345, console:1, or 12345")
+    tag.add_argument("tag", nargs="?", type=_tag, help="the tag; without it: list their tags")
+    tag.add_argument("--remove", action="store_true", help="take the tag off instead")
+    tag.add_argument("--by", default=None, help="who tags (default: your login name)")
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     erase.add_argument(
         "--by", default=None, help="who erases, for the audit (default: your login name)"
     )
+
+
+def _tag(text: str) -> str:
+    try:
+        return check_tag(text)
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def tag_command(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_tag_customer(settings, args))
+
+
+async def _tag_customer(settings: Settings, args: argparse.Namespace) -> int:
+    storage = await open_existing(settings)
+    try:
+        if await storage.journey.customer(args.id) is None:
+            return _unknown(args)
+        if args.tag is None:
+            tags = await storage.segments.tags(args.id)
+            print(", ".join(tag.tag for tag in tags) or "no tags")
+            return DONE
+        if args.remove:
+            changed = await storage.segments.untag(args.id, args.tag)
+        else:
+            by = args.by or _login()
+            changed = await storage.segments.tag(args.id, args.tag, by, datetime.now(UTC))
+    finally:
+        await storage.close()
+    who = inert(args.id.id)
+    if args.remove:
+        print(f"{who}: tag {args.tag} removed" if changed else f"{who} had no tag {args.tag}")
+    else:
+        print(f"{who}: tagged {args.tag}" if changed else f"{who} already had tag {args.tag}")
+    return DONE
 
 
 def show_command(settings: Settings, args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
@@ -27,9 +27,10 @@ from bot.clock import Clock
 from bot.delivery.locks import KeyedLock
 from bot.errors import DuplicateInbound, StaleCustomer, StorageError
 from bot.flows import FlowPolicy, decide
+from bot.flows.common import attributes
 from bot.flows.journey import CUSTOMER_INITIATED, Needs, needs
-from bot.flows.model import ClearButtons, Context, Decision, Event, JobDue, OutMessage
-from bot.storage.protocols import JourneyStore, RecordStore, ShopLookup
+from bot.flows.model import ClearButtons, Context, Decision, Event, JobDue, Json, OutMessage
+from bot.storage.protocols import CampaignStore, JourneyStore, RecordStore, ShopLookup
 from bot.storage.types import Change, Loaded, OutboxItem, OutboxRow
 
 __all__ = ["Courier", "Engine", "Outcome"]
@@ -71,8 +72,10 @@ class Engine:
         records: RecordStore | None = None,
         shop: ShopLookup | None = None,
         courier: Courier | None = None,
+        campaigns: CampaignStore | None = None,
     ) -> None:
         self._storage = storage
+        self._campaigns = campaigns
         self._records = records
         self._shop = shop
         self._policy = policy
@@ -198,6 +201,9 @@ class Engine:
         """Read what a few events need besides the customer; most need nothing."""
         if need.export and self._records is not None:
             return Context(export=await self._records.export(event.key))
+        if need.campaign is not None:
+            found = None if self._campaigns is None else await self._campaigns.info(need.campaign)
+            return Context(campaign=found)
         if need.referral_code is None and not need.leaderboard and need.shop is None:
             return None
         referrer = None
@@ -218,6 +224,7 @@ def _to_change(
     loaded: Loaded,
     lease: datetime | None,
 ) -> Change:
+    shared = attributes(decision.customer)
     return Change(
         customer=decision.customer.evolve(updated_at=now),
         at=now,
@@ -227,7 +234,7 @@ def _to_change(
         job_done=job_id,
         log=decision.log,
         outbox=tuple(
-            _outbox_item(message, isinstance(event, CUSTOMER_INITIATED))
+            _outbox_item(message, isinstance(event, CUSTOMER_INITIATED), shared)
             for message in decision.messages
         ),
         schedule=decision.schedule,
@@ -262,7 +269,9 @@ def _rows(change: Change, ids: Sequence[int]) -> list[OutboxRow]:
     ]
 
 
-def _outbox_item(message: OutMessage | ClearButtons, prompted: bool) -> OutboxItem:
+def _outbox_item(
+    message: OutMessage | ClearButtons, prompted: bool, shared: Mapping[str, Json]
+) -> OutboxItem:
     if isinstance(message, ClearButtons):
         return OutboxItem(
             kind="clear_buttons",
@@ -274,7 +283,9 @@ def _outbox_item(message: OutMessage | ClearButtons, prompted: bool) -> OutboxIt
         kind="message",
         audience=message.audience,
         template=message.template,
-        context=message.context,
+        context={**shared, **message.context}
+        if message.audience == "customer"
+        else message.context,
         buttons=message.buttons,
         question_id=message.question_id,
         prompted=prompted and message.audience == "customer",

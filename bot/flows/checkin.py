@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from bot.flows import satisfaction
+from bot.flows import contact, satisfaction
 from bot.flows.common import buttons_row, engage, reply
 from bot.flows.dialogue import DIALOGUE, DialogueState, DialogueTrigger
 from bot.flows.escalation import open_case
@@ -50,9 +50,25 @@ def ask(
             schedule=follow_up,
             log=(LogEntry("checkin_skipped", customer.stage, customer.stage, skip),),
         )
+    verdict = contact.check(customer, now, policy.contact)
+    if verdict.until is not None:
+        # Quiet hours or a spent budget: the check-in waits (its follow-up is planned when it
+        # goes), rather than being lost.
+        return Decision(
+            customer=customer,
+            schedule=(ScheduleJob(JobKind.CHECKIN, verdict.until, dict(payload)),),
+            log=(
+                LogEntry(
+                    "checkin_deferred",
+                    customer.stage,
+                    customer.stage,
+                    f"{verdict.reason} until {verdict.until:%Y-%m-%d %H:%M} UTC",
+                ),
+            ),
+        )
     previous = customer.question_id if customer.dialogue != DialogueState.IDLE else None
     question = customer.question_id + 1
-    customer = customer.evolve(
+    customer = contact.spend(customer, now, policy.contact).evolve(
         question_id=question,
         dialogue=DIALOGUE.next(customer.dialogue, DialogueTrigger.ASK_CHECKIN),
     )

@@ -19,6 +19,7 @@ from bot.flows.stages import STAGES, Stage, StageTrigger
 
 __all__ = [
     "advance_stage",
+    "attributes",
     "button_data",
     "buttons_row",
     "engage",
@@ -71,6 +72,21 @@ def engage(customer: Customer) -> Decision:
     if customer.stage != Stage.CAPTURED:
         return Decision(customer=customer)
     return advance_stage(customer, StageTrigger.FIRST_ANSWER)
+
+
+def attributes(customer: Customer) -> dict[str, Json]:
+    """What every customer message's template may use about the customer (declared in the
+    catalogue's `[_common.customer]`), so an admin can write for a stage, a source, a badge."""
+    return {
+        "first_name": customer.first_name or "",
+        "stage": customer.stage.value,
+        "source": customer.source,
+        "language": customer.language,
+        "badges": list(customer.badges),
+        "purchases": customer.purchases,
+        "referrals": customer.referrals_joined,
+        "segments": [],
+    }
 
 
 def reply(customer: Customer, template: str, **context: Json) -> OutMessage:

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.flows import (
+    campaigns,
     checkin,
+    contact,
     escalation,
     inbox,
     linking,
@@ -50,6 +52,7 @@ from bot.flows.model import (
     PurchaseRecorded,
     PurchaseReversed,
     RefundIssued,
+    ScheduleJob,
     ShopNeeds,
     StaffAction,
     Start,
@@ -71,6 +74,7 @@ COMMANDS = (
     "mydata",
     "forget",
     "link",
+    "timezone",
 )
 """Commands a customer can send; `me` is an alias of `status`."""
 
@@ -88,9 +92,13 @@ class Needs:
     referral_code: str | None = None
     export: bool = False
     shop: ShopNeeds | None = None
+    campaign: int | None = None
 
 
 def needs(event: Event) -> Needs:
+    if isinstance(event, JobDue) and event.kind == JobKind.CAMPAIGN:
+        ident = event.payload.get("campaign")
+        return Needs(campaign=ident if isinstance(ident, int) else 0)
     if isinstance(event, Command) and event.name == "mydata":
         return Needs(export=True)
     if isinstance(event, Command) and event.name in {"status", "me"}:
@@ -177,6 +185,8 @@ def _route(
             return _non_text(customer, kind, now, policy)
         case JobDue(kind=JobKind.CHECKIN, payload=payload):
             return checkin.ask(customer, payload, now, policy)
+        case JobDue(kind=JobKind.CAMPAIGN, payload=payload):
+            return campaigns.send(customer, payload, context.campaign, now, policy)
         case JobDue(kind=JobKind.SURVEY):
             return _survey_due(customer, now, policy)
         case JobDue(kind=JobKind.RECOVERY, payload=payload):
@@ -251,9 +261,36 @@ def _command(
             return _leaderboard(customer, args, context)
         case "link" if policy.shop_linking:
             return shop.prompt(customer)
+        case "timezone":
+            return _timezone(customer, args, policy)
     return Decision(
         customer=customer, messages=(reply(customer, "unknown_command", command=name[:64]),)
     )
+
+
+def _timezone(customer: Customer, args: tuple[str, ...], policy: FlowPolicy) -> Decision:
+    """`/timezone` says which zone quiet hours are kept in; `/timezone Europe/Berlin` sets it
+    (kept from then on, over the one of their language)."""
+    quiet = contact.quiet_span(policy.contact)
+    zone = contact.zone_of(customer, policy.contact)
+    typed = " ".join(args)[:64]
+    chosen = contact.known_zone(typed) if typed else None
+    if chosen is not None:
+        customer = customer.evolve(timezone=chosen)
+    message = reply(
+        customer,
+        "timezone",
+        zone=chosen or zone,
+        changed=chosen is not None,
+        unknown=typed if typed and chosen is None else None,
+        quiet=quiet,
+    )
+    log = (
+        ()
+        if chosen is None
+        else (LogEntry("timezone_set", customer.stage, customer.stage, chosen),)
+    )
+    return Decision(customer=customer, messages=(message,), log=log)
 
 
 def _button(customer: Customer, data: str, now: datetime, policy: FlowPolicy) -> Decision:
@@ -348,7 +385,15 @@ def _survey_due(customer: Customer, now: datetime, policy: FlowPolicy) -> Decisi
             customer=customer,
             log=(LogEntry("survey_skipped", customer.stage, customer.stage, "throttled"),),
         )
-    return satisfaction.ask(customer, now, policy)
+    verdict = contact.check(customer, now, policy.contact)
+    if verdict.until is not None:
+        detail = f"{verdict.reason} until {verdict.until:%Y-%m-%d %H:%M} UTC"
+        return Decision(
+            customer=customer,
+            schedule=(ScheduleJob(JobKind.SURVEY, verdict.until),),
+            log=(LogEntry("survey_deferred", customer.stage, customer.stage, detail),),
+        )
+    return satisfaction.ask(contact.spend(customer, now, policy.contact), now, policy)
 
 
 def _leaderboard(customer: Customer, args: tuple[str, ...], context: Context) -> Decision:

@@ -21,6 +21,8 @@ __all__ = [
     "Blocked",
     "Button",
     "ButtonPress",
+    "CampaignInfo",
+    "CampaignStep",
     "CancelJobs",
     "CaseChanged",
     "CaseOpened",
@@ -140,6 +142,10 @@ class Customer:
     conversations_opened: int = 0
     last_contact_at: datetime | None = None
     """When the customer last wrote, pressed or commanded anything."""
+    timezone: str | None = None
+    """The IANA zone quiet hours are kept in (None: defaulted by language when first needed)."""
+    contacts: tuple[datetime, ...] = ()
+    """When the recent unprompted messages that count against the contact budget were sent."""
 
     @property
     def id(self) -> str:
@@ -224,6 +230,7 @@ class JobKind(StrEnum):
     REFERRAL_CONVERTED = "referral_converted"
     AWARD = "award"
     INBOX_CLOSE = "inbox_close"
+    CAMPAIGN = "campaign"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -518,6 +525,32 @@ class WorkQueued:
     body: str
 
 
+@dataclass(frozen=True)
+class CampaignStep:
+    """What became of one step of a campaign for the customer (`bot.flows.campaigns`)."""
+
+    campaign_id: int
+    step: int
+    status: Literal["planned", "sent", "deferred", "skipped", "left"]
+    reason: str = ""
+    """Why it was deferred or skipped (budget, quiet_hours, stopped, case_open, blocked,
+    cancelled), or left (bought)."""
+
+
+@dataclass(frozen=True)
+class CampaignInfo:
+    """A campaign as its messages need it (read by the engine for a campaign job)."""
+
+    id: int
+    name: str
+    template: str
+    segment: str
+    status: Literal["draft", "running", "paused", "cancelled"]
+    steps: tuple[int, ...] = (0,)
+    """Days after the start each message of the sequence goes."""
+    stop_on_purchase: bool = False
+
+
 Record: TypeAlias = (
     PurchaseRow
     | ScoreRow
@@ -534,6 +567,7 @@ Record: TypeAlias = (
     | ShopLinked
     | LinkTokenUsed
     | WorkQueued
+    | CampaignStep
 )
 
 
@@ -584,6 +618,7 @@ class Context:
     shop: ShopContext | None = None
     export: Mapping[str, Json] | None = None
     """Everything held about the customer (for `/mydata`)."""
+    campaign: CampaignInfo | None = None
 
 
 @dataclass(frozen=True)

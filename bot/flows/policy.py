@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
+from bot.flows.contact import ContactRules
 from bot.flows.hours import BusinessHours
 
 __all__ = [
@@ -122,6 +123,8 @@ class FlowPolicy:
     """When a person answers conversations; None: no promise about when."""
     inbox_autoclose: timedelta = timedelta(days=2)
     """A conversation nobody wrote in for this long closes itself."""
+    contact: ContactRules = field(default_factory=ContactRules)
+    """The contact budget and quiet hours every unprompted message keeps."""
     _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

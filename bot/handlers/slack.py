@@ -36,6 +36,7 @@ from bot.clock import Clock, SystemClock
 from bot.delivery.outbox import Rendered
 from bot.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from bot.flows.model import CustomerKey, Json, StaffVerb
+from bot.handlers.slack_campaigns import CampaignDesk
 from bot.handlers.slack_records import RecordDesk
 from bot.handlers.slack_templates import TemplateDesk
 from bot.messages.templates import Format, Renderer
@@ -291,6 +292,9 @@ StaffAct = Callable[[str, StaffVerb, str, str, str | None, str | None], Awaitabl
 Summary = Callable[[], Awaitable[dict[str, Json]]]
 
 
+CAMPAIGN_WORDS = frozenset({"campaigns", "campaign", "tag", "untag"})
+
+
 class SlackBridge:
     """The Bolt app: staff actions in, each acknowledged before any work is done."""
 
@@ -311,6 +315,7 @@ class SlackBridge:
         inbox_channel: str | None = None,
         thread_default: str = "customer",
         records: Callable[[SlackBridge], RecordDesk] | None = None,
+        campaigns: Callable[[SlackBridge], CampaignDesk] | None = None,
     ) -> None:
         self._client = client
         self._channel = channel
@@ -342,6 +347,7 @@ class SlackBridge:
             else TemplateDesk(self.app, templates, renderer, self.is_admin, self.display_name)
         )
         self.records = None if records is None else records(self)
+        self.campaigns = None if campaigns is None else campaigns(self)
 
     # --- who may act ----------------------------------------------------------------------
 
@@ -479,6 +485,10 @@ class SlackBridge:
             text = self._renderer.render("staff_not_allowed", {}, locale=None, fmt=Format.MRKDWN)
         elif verb.lower() in {"find", "message"} and self.records is not None:
             await self._records_command(verb.lower(), rest.strip(), command, respond)
+            return
+        elif verb.lower() in CAMPAIGN_WORDS and self.campaigns is not None:
+            words = command.get("text", "").split()
+            await self.campaigns.command(user, words, respond)
             return
         elif command.get("text", "").strip().lower() == "help":
             text = self._renderer.render("staff_help", {}, locale=None, fmt=Format.MRKDWN)

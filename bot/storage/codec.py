@@ -62,6 +62,8 @@ CUSTOMER_COLUMNS = (
     "conversation_id",
     "conversations_opened",
     "last_contact_at",
+    "timezone",
+    "contacts",
 )
 CUSTOMER_LIST = ", ".join(CUSTOMER_COLUMNS)
 _AT = {name: index for index, name in enumerate(CUSTOMER_COLUMNS)}
@@ -123,6 +125,8 @@ def customer_to_row(customer: Customer) -> tuple[object, ...]:
         customer.conversation_id,
         customer.conversations_opened,
         None if customer.last_contact_at is None else epoch(customer.last_contact_at),
+        customer.timezone,
+        dump([epoch(at) for at in customer.contacts]),
     )
 
 
@@ -162,6 +166,8 @@ def customer_from_row(row: Sequence[Any], history: tuple[HistoryEntry, ...] = ()
         conversation_id=row[at["conversation_id"]],
         conversations_opened=int(row[at["conversations_opened"]]),
         last_contact_at=None if last_contact is None else moment(last_contact),
+        timezone=row[at["timezone"]],
+        contacts=tuple(moment(value) for value in json.loads(row[at["contacts"]])),
     )
 
 

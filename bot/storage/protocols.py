@@ -28,6 +28,7 @@ from typing import Protocol
 
 from bot.flows.experiments import Experiment
 from bot.flows.model import (
+    CampaignInfo,
     Customer,
     CustomerKey,
     HistoryEntry,
@@ -38,6 +39,9 @@ from bot.flows.model import (
     ShopNeeds,
 )
 from bot.flows.orders import Order
+from bot.flows.segments import Rule
+from bot.storage.campaign_types import Campaign, CampaignReport, NewCampaign
+from bot.storage.segment_types import Segment, SegmentMember, Tag
 from bot.storage.types import (
     ActivityCounts,
     AdminAccount,
@@ -67,6 +71,7 @@ from bot.storage.types import (
 
 __all__ = [
     "AdminStore",
+    "CampaignStore",
     "CaseStore",
     "ExperimentStore",
     "InboxStore",
@@ -76,6 +81,7 @@ __all__ = [
     "OutboxStore",
     "RecordStore",
     "ReportStore",
+    "SegmentStore",
     "ShopLookup",
     "ShopStore",
     "Storage",
@@ -433,6 +439,70 @@ class AdminStore(Protocol):
         """Forget the subject's failures (a successful sign-in)."""
 
 
+class SegmentStore(Protocol):
+    """Named segments, the customers their rules select, and the tags staff put on customers.
+
+    Rules are evaluated by the database as parameterised conditions (`bot.storage.segment_sql`);
+    `now` anchors the `days_since_*` fields and `scale` is the rating scale of `last_score`."""
+
+    async def save(self, segment: Segment) -> bool:
+        """Store `segment` (replacing one of that name, keeping when it was created); True when
+        it is new."""
+
+    async def get(self, name: str) -> Segment | None: ...
+
+    async def all(self) -> list[Segment]:
+        """Every segment, by name."""
+
+    async def delete(self, name: str) -> bool: ...
+
+    async def count(self, rule: Rule, now: datetime, scale: str) -> int:
+        """How many customers (erased ones excepted) the rule selects."""
+
+    async def sample(
+        self, rule: Rule, now: datetime, scale: str, limit: int
+    ) -> list[SegmentMember]:
+        """Up to `limit` of them, most recently captured first."""
+
+    async def tag(self, key: CustomerKey, tag: str, by: str, at: datetime) -> bool:
+        """Put `tag` on the customer; False when it was there already (or no such customer)."""
+
+    async def untag(self, key: CustomerKey, tag: str) -> bool: ...
+
+    async def tags(self, key: CustomerKey) -> list[Tag]:
+        """The customer's tags, by name."""
+
+
+class CampaignStore(Protocol):
+    """Campaigns: planned for a whole segment in one set-based transaction, then one job per
+    customer that the engine decides (`bot.flows.campaigns`)."""
+
+    async def create(self, campaign: NewCampaign) -> Campaign | None:
+        """Store a draft; None when the name is taken."""
+
+    async def get(self, name: str) -> Campaign | None: ...
+
+    async def info(self, campaign_id: int) -> CampaignInfo | None:
+        """What its messages need (the engine reads it for each campaign job)."""
+
+    async def all(self) -> list[Campaign]:
+        """Every campaign, newest first."""
+
+    async def plan(
+        self, campaign_id: int, rule: Rule, scale: str, at: datetime, now: datetime
+    ) -> int | None:
+        """Start a draft: in one transaction, a first job due at `at` and a target row for every
+        customer the rule selects now, and the campaign running. Returns how many customers;
+        None (nothing written) when the campaign is not a draft."""
+
+    async def set_status(self, campaign_id: int, status: str, now: datetime) -> bool:
+        """Pause (its pending jobs wait), resume ("running": they are pending again) or cancel
+        (they are cancelled, its planned messages skipped). False when already so, or cancelled."""
+
+    async def report(self, campaign_id: int, window: timedelta) -> CampaignReport:
+        """What it did; replies, purchases and referrals within `window` of a message."""
+
+
 class Storage(Protocol):
     """One database: a store per concern, opened by `bot.storage.open_storage`."""
 
@@ -468,6 +538,12 @@ class Storage(Protocol):
 
     @property
     def admin(self) -> AdminStore: ...
+
+    @property
+    def segments(self) -> SegmentStore: ...
+
+    @property
+    def campaigns(self) -> CampaignStore: ...
 
     @property
     def experiments(self) -> ExperimentStore: ...

@@ -251,6 +251,9 @@ def erase_statements(plan: ErasePlan) -> list[tuple[str, tuple[object, ...]]]:
         ("UPDATE badges SET customer_id = ? WHERE customer_id = ?", (new, old)),
         ("UPDATE experiment_exposures SET customer_id = ? WHERE customer_id = ?", (new, old)),
         ("DELETE FROM staff_posts WHERE customer_id = ?", (old,)),
+        ("DELETE FROM customer_tags WHERE customer_id = ?", (old,)),
+        ("UPDATE campaign_targets SET customer_id = ? WHERE customer_id = ?", (new, old)),
+        ("UPDATE customers SET timezone = NULL WHERE id = ?", (new,)),
         *_erase_shop(old, new),
         (
             "INSERT INTO erasures (tombstone, erased_by, at) VALUES (?, ?, ?)",

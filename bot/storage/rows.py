@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bot.flows.model import (
     BadgeAwarded,
+    CampaignStep,
     CaseChanged,
     CaseOpened,
     Line,
@@ -48,6 +49,7 @@ ORDER = (
     "referral_converted",
     "badge",
     "line",
+    "campaign_step",
     "responded",
     *SHOP_KINDS,
     "outbox",
@@ -180,4 +182,8 @@ def _record_row(record: Record, cid: str, at: float) -> tuple[str, tuple[object,
             return "referral_converted", (at, cid)
         case BadgeAwarded(badge=badge):
             return "badge", (cid, badge, at)
+        case CampaignStep(campaign_id=campaign, step=step, status=status, reason=reason):
+            deferred = int(status == "deferred")
+            sent = at if status == "sent" else None
+            return "campaign_step", (campaign, cid, step, status, reason, deferred, at, sent)
     raise AssertionError(record)  # pragma: no cover

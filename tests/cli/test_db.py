@@ -17,8 +17,11 @@ from bot.flows.common import new_customer
 from bot.flows.experiments import Experiment, Goal, Variant
 from bot.flows.model import CustomerKey, LinkTokenUsed, LogEntry, OrderKey, Profile, ShopLinked
 from bot.flows.orders import OrderStatus, OrderUpdate, Refund, merge
+from bot.flows.segments import parse
 from bot.storage import open_storage
+from bot.storage.campaign_types import NewCampaign
 from bot.storage.postgres.migrations import MIGRATIONS as PG_MIGRATIONS
+from bot.storage.segment_types import Segment
 from bot.storage.sqlite.migrations import MIGRATIONS as SQLITE_MIGRATIONS
 from bot.storage.transfer import TABLES
 from bot.storage.types import (
@@ -142,7 +145,8 @@ def test_db_copy_moves_every_row_and_back(tmp_path: Path, pg_url: str) -> None:
 async def add_the_rest(url: str) -> None:
     """What a simulation leaves empty: a queued update, a card's thread, an edited template,
     a post on the staff desk, an erasure, a dashboard account with a session and a failed
-    sign-in, an experiment with its variants and an exposure."""
+    sign-in, a segment, a tag and a campaign, an experiment with its variants and an
+    exposure."""
     store = await open_storage(url)
     try:
         case_id = await store.cases.latest()
@@ -177,6 +181,14 @@ async def add_the_rest(url: str) -> None:
         later = AT + timedelta(hours=1)
         await store.admin.open_session(AdminSession("s1", "ann", "fp", "10.0.0.1", AT, later))
         await store.admin.note_failure(["address:10.0.0.2", "account:ann"], AT, AT)
+        # a segment, a staff tag, and a campaign planned for the segment
+        await store.segments.save(Segment("all", '{"stopped": false}', "", "ann", AT, AT))
+        await store.segments.tag(CustomerKey("test", "shop"), "vip", "ann", AT)
+        campaign = await store.campaigns.create(
+            NewCampaign("c1", "all", "campaign_message", (0, 7), True, None, "ann", AT)
+        )
+        assert campaign is not None
+        assert await store.campaigns.plan(campaign.id, parse({"stopped": False}), "nps", AT, AT)
         variants = (Variant("A", 1, "Share!"), Variant("B", 1, "Tell a friend!"))
         await store.experiments.create(
             Experiment("invite", "referral_invite", "en", Goal.REFERRAL, 7, variants, "ann", AT)

@@ -10,7 +10,7 @@ import pytest
 
 from bot.config import load_settings
 from bot.errors import InvalidInput
-from bot.flows.model import CustomerKey, Start
+from bot.flows.model import CustomerKey, Profile, Start
 from bot.messages.catalog import Catalog
 from bot.messages.templates import Format, Renderer
 from bot.messages.validation import ValidationFailed, validate
@@ -202,3 +202,34 @@ async def test_a_version_failing_at_run_time_falls_back_and_is_logged(
             text = rt.renderer.render("welcome", {}, locale="en", fmt=Format.TEXT)
     assert text == "Welcome v2!"
     assert "failed at run time" in caplog.text
+
+
+def test_customer_attributes_are_declared_and_undeclared_names_still_refused() -> None:
+    vip = (
+        '{% if "Brand ambassador" in badges %}Hi {{ first_name }}, our ambassador!'
+        "{% else %}Hi {{ first_name }} ({{ stage }}, {{ purchases }} orders, from {{ source }})!"
+        "{% endif %}{% if segments %} [{{ segments|join(', ') }}]{% endif %}"
+    )
+    assert problems("checkin", vip) == []
+    assert problems("campaign_message", vip + " {{ campaign }} {{ step }}/{{ steps }}") == []
+    (problem,) = problems("checkin", "Hi {{ tier }}")
+    assert "unknown variable 'tier'" in problem and "badges" in problem
+    (problem,) = problems("staff_help", "{{ stage }}")  # staff messages are about no customer
+    assert "unknown variable 'stage'" in problem
+
+
+async def test_an_edited_checkin_uses_the_customers_attributes(harness: Harness) -> None:
+    key = CustomerKey("test", "attrs")
+    async with harness.open() as rt:
+        await rt.templates.save(
+            "checkin",
+            "Hi {{ first_name }}: {{ stage }}, {{ language }}, {{ purchases }} orders, "
+            "{{ referrals }} friends, badges {{ badges|join(',') or 'none' }}",
+            locale="en",
+            author="ann",
+        )
+        await rt.engine.handle(Start(key=key, profile=Profile("Ada", "en")))
+        harness.clock.advance(timedelta(days=2))
+        await rt.settle()
+    checkin = [s.text for s in harness.customers.sent if s.template == "checkin"]
+    assert checkin == ["Hi Ada: captured, en, 0 orders, 0 friends, badges none"]

@@ -17,6 +17,7 @@ import asyncpg
 
 from bot.errors import StorageError
 from bot.storage.postgres.admin import PostgresAdmin
+from bot.storage.postgres.campaigns import PostgresCampaigns
 from bot.storage.postgres.cases import PostgresCases
 from bot.storage.postgres.database import DB_ERRORS, Connection, Database, describe
 from bot.storage.postgres.experiments import PostgresExperiments
@@ -24,6 +25,7 @@ from bot.storage.postgres.journey import PostgresJourney
 from bot.storage.postgres.migrations import migrate
 from bot.storage.postgres.records import PostgresRecords
 from bot.storage.postgres.reports import PostgresReports
+from bot.storage.postgres.segments import PostgresSegments
 from bot.storage.postgres.shop import PostgresShop
 from bot.storage.postgres.templates import PostgresMeta, PostgresTemplates
 from bot.storage.postgres.work import PostgresInbox, PostgresJobs, PostgresOutbox
@@ -62,6 +64,8 @@ class PostgresStorage:
         self.records = PostgresRecords(db)
         self.shop = PostgresShop(db)
         self.admin = PostgresAdmin(db)
+        self.segments = PostgresSegments(db)
+        self.campaigns = PostgresCampaigns(db)
         self.experiments = PostgresExperiments(db)
 
     @classmethod

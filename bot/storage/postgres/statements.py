@@ -91,6 +91,13 @@ WRITES: dict[str, str] = {
         "INSERT INTO badges (customer_id, badge, awarded_at) VALUES ($1, $2, $3) "
         "ON CONFLICT DO NOTHING"
     ),
+    "campaign_step": (
+        "INSERT INTO campaign_targets (campaign_id, customer_id, step, status, reason, "
+        "deferrals, at, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+        "ON CONFLICT (campaign_id, customer_id, step) DO UPDATE SET status = excluded.status, "
+        "reason = excluded.reason, deferrals = campaign_targets.deferrals + excluded.deferrals, "
+        "at = excluded.at, sent_at = coalesce(excluded.sent_at, campaign_targets.sent_at)"
+    ),
     "line": (
         "INSERT INTO conversation (customer_id, at, author, name, text, case_id) "
         "VALUES ($1, $2, $3, $4, $5, $6)"

@@ -17,6 +17,7 @@ import aiosqlite
 
 from bot.errors import StorageError
 from bot.storage.sqlite.admin import SQLiteAdmin
+from bot.storage.sqlite.campaigns import SQLiteCampaigns
 from bot.storage.sqlite.cases import SQLiteCases
 from bot.storage.sqlite.checkpoint import BACKSTOP_PAGES, Checkpointer
 from bot.storage.sqlite.experiments import SQLiteExperiments
@@ -25,6 +26,7 @@ from bot.storage.sqlite.migrations import migrate
 from bot.storage.sqlite.reader import Reader
 from bot.storage.sqlite.records import SQLiteRecords
 from bot.storage.sqlite.reports import SQLiteReports
+from bot.storage.sqlite.segments import SQLiteSegments
 from bot.storage.sqlite.shop import SQLiteShop
 from bot.storage.sqlite.statements import WRITES
 from bot.storage.sqlite.templates import SQLiteMeta, SQLiteTemplates
@@ -64,6 +66,8 @@ class SQLiteStorage:
         self.records = SQLiteRecords(writer, reader)
         self.shop = SQLiteShop(writer, reader)
         self.admin = SQLiteAdmin(writer, reader)
+        self.segments = SQLiteSegments(writer, reader)
+        self.campaigns = SQLiteCampaigns(writer, reader)
         self.experiments = SQLiteExperiments(writer, reader)
         self._closed = False
 

@@ -423,6 +423,91 @@ def admin_dashboard(db: sqlite3.Connection) -> None:
     )
 
 
+def segments_and_contact_rules(db: sqlite3.Connection) -> None:
+    # Segments are rules kept as JSON; tags are put on customers by staff. The customer's last
+    # rating is kept on their row (by a trigger, whatever writes a score) so that a segment on
+    # it is a column test, not a subquery per customer; its index also holds what "promoters
+    # who have not referred anyone" needs, so that segment is counted from the index alone.
+    # `contacts` holds the times of the recent unprompted messages that count against the
+    # contact budget; `timezone` the zone quiet hours are kept in.
+    _run(
+        db,
+        """
+        CREATE TABLE segments (
+            name TEXT PRIMARY KEY,
+            rules TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            author TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE customer_tags (
+            customer_id TEXT NOT NULL,
+            tag TEXT NOT NULL,
+            tagged_by TEXT NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (customer_id, tag)
+        ) WITHOUT ROWID;
+        CREATE INDEX customer_tags_tag ON customer_tags(tag);
+        ALTER TABLE customers ADD COLUMN last_score INTEGER;
+        ALTER TABLE customers ADD COLUMN last_scale TEXT;
+        ALTER TABLE customers ADD COLUMN timezone TEXT;
+        ALTER TABLE customers ADD COLUMN contacts TEXT NOT NULL DEFAULT '[]';
+        UPDATE customers SET
+            last_score = (SELECT s.score FROM scores s WHERE s.customer_id = customers.id
+                          ORDER BY s.id DESC LIMIT 1),
+            last_scale = (SELECT s.scale FROM scores s WHERE s.customer_id = customers.id
+                          ORDER BY s.id DESC LIMIT 1);
+        CREATE INDEX customers_last_score
+            ON customers(last_scale, last_score, referrals_joined, channel);
+        CREATE INDEX purchases_customer_amount ON purchases(customer_id, amount)
+        """,
+    )
+    db.execute(  # one statement: its body holds a ';'
+        "CREATE TRIGGER scores_last AFTER INSERT ON scores BEGIN "
+        "UPDATE customers SET last_score = NEW.score, last_scale = NEW.scale "
+        "WHERE id = NEW.customer_id; END"
+    )
+
+
+def campaigns(db: sqlite3.Connection) -> None:
+    # A campaign and what became of each of its messages for each customer (one row per step):
+    # planned, sent, deferred (how often), skipped or left, with the reason. Replies are found
+    # in `inbound` by customer and time, hence its index.
+    _run(
+        db,
+        """
+        CREATE TABLE campaigns (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            segment TEXT NOT NULL,
+            template TEXT NOT NULL,
+            steps TEXT NOT NULL DEFAULT '[0]',
+            stop_on_purchase INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'draft',
+            start_at REAL,
+            started_at REAL,
+            author TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE campaign_targets (
+            campaign_id INTEGER NOT NULL,
+            customer_id TEXT NOT NULL,
+            step INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            deferrals INTEGER NOT NULL DEFAULT 0,
+            at REAL NOT NULL,
+            sent_at REAL,
+            PRIMARY KEY (campaign_id, customer_id, step)
+        ) WITHOUT ROWID;
+        CREATE INDEX campaign_targets_customer ON campaign_targets(customer_id);
+        CREATE INDEX inbound_customer ON inbound(customer_id, at)
+        """,
+    )
+
+
 def experiments(db: sqlite3.Connection) -> None:
     # Variants of a message and who saw which. An exposure is written with the delivery that
     # made it (one per customer and experiment: the first decides, later weights move nobody);
@@ -477,7 +562,8 @@ MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (8, "conversations, customer records and erasure", inbox_records_privacy),
     (9, "shop orders and links", shop_orders_and_links),
     (10, "admin dashboard accounts and sessions", admin_dashboard),
-    # 11 and 12 are taken by segments and campaigns
+    (11, "segments, tags, last rating, contact budget and time zones", segments_and_contact_rules),
+    (12, "campaigns", campaigns),
     (13, "experiments: variants and exposures", experiments),
 )
 

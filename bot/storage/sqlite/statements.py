@@ -58,6 +58,13 @@ WRITES: dict[str, str] = {
         "UPDATE referrals SET converted_at=? WHERE referee_id=? AND converted_at IS NULL"
     ),
     "badge": "INSERT OR IGNORE INTO badges (customer_id, badge, awarded_at) VALUES (?, ?, ?)",
+    "campaign_step": (
+        "INSERT INTO campaign_targets (campaign_id, customer_id, step, status, reason, "
+        "deferrals, at, sent_at) VALUES (?,?,?,?,?,?,?,?) "
+        "ON CONFLICT (campaign_id, customer_id, step) DO UPDATE SET status = excluded.status, "
+        "reason = excluded.reason, deferrals = campaign_targets.deferrals + excluded.deferrals, "
+        "at = excluded.at, sent_at = coalesce(excluded.sent_at, campaign_targets.sent_at)"
+    ),
     "line": (
         "INSERT INTO conversation (customer_id, at, author, name, text, case_id) "
         "VALUES (?,?,?,?,?,?)"
