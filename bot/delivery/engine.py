@@ -146,7 +146,8 @@ class Engine:
         first: dict[str, int] = {}
         for n, job in enumerate(jobs):
             first.setdefault(job.key.id, n)
-        # only jobs that need nothing read besides the customer (every kind today)
+        # only jobs that need nothing read besides the customer (a campaign step reads its
+        # campaign: it goes through `handle`)
         plain = {c for c, n in first.items() if needs(jobs[n]) == Needs()}
         taken = await self._locks.take_free(plain)
         batch = [n for customer, n in first.items() if customer in taken]
