@@ -135,6 +135,7 @@ async def open_runtime(
         variants = Variants(
             storage.experiments, storage.meta, renderer, refresh_every=settings.template_refresh
         )
+        await variants.refresh(force=True)
         staff: Channel
         if hasattr(staff_channel, "send"):
             staff = cast(Channel, staff_channel)

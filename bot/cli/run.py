@@ -9,12 +9,14 @@ import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 from bot.api import staff_act
 from bot.app import open_runtime
 from bot.cli.common import DONE, add_command, prepare_directory
 from bot.clock import ManualClock
 from bot.config import Settings
+from bot.flows.contact import daytime, quiet_span
 from bot.flows.model import StaffVerb
 from bot.handlers.console import (
     CHANNEL,
@@ -69,7 +71,24 @@ async def run_console(
         settings, clock, {CHANNEL: customers}, ConsoleStaffChannel(stream)
     ) as runtime:
         saved = await runtime.storage.meta.get(CLOCK_OFFSET)
-        clock.offset = timedelta(seconds=float(saved or 0))
+        if saved is None:
+            # A new playground starts in the customers' daytime: at night its check-ins would
+            # wait for the morning (quiet hours), and a first session would show none.
+            now = clock.now()
+            rules = settings.contact_rules()
+            start = daytime(now, rules.zone_for(None), rules)
+            if start > now:
+                clock.offset = start - now
+                await runtime.storage.meta.set(CLOCK_OFFSET, str(clock.offset.total_seconds()))
+                local = start.astimezone(ZoneInfo(rules.zone_for(None)))
+                print(
+                    f"(playground) it is quiet hours ({quiet_span(rules)}) or nearly: the "
+                    f"playground's clock starts at {local:%Y-%m-%d %H:%M %Z}, so scheduled "
+                    "messages arrive when you /wait",
+                    file=stream,
+                )
+        else:
+            clock.offset = timedelta(seconds=float(saved))
 
         async def advance(delta: timedelta) -> None:
             clock.advance(delta)

@@ -11,7 +11,9 @@ Rows reach the outbox two ways:
   retries, what a previous run left).
 
 Both meet in one chain per recipient (audience, customer) that sends one row at a time, in commit
-order. A reply queued behind an unprompted row promotes it to the reply lane (see
+order. A customer's message on which an experiment runs renders the customer's variant
+(`bot.messages.variants`); the exposure is recorded with the send, so a message that never went
+out exposed nobody. A reply queued behind an unprompted row promotes it to the reply lane (see
 `bot.delivery.ratelimit`), so an answer never waits for a campaign.
 
 A row is marked sent as soon as the platform accepted it; the chain moves on once that is
@@ -400,9 +402,9 @@ class Outbox:
             priority.waiting = False  # the channel's pacer holds it back again if it must
             platform_id = await channel.send(row, rendered)
             # the exposure is recorded with the send: a message that never went out shows nothing
-            shown = (
-                None if choice is None else Exposure(choice.experiment, row.key.id, choice.variant)
-            )
+            shown = None
+            if choice is not None and rendered.variant is not None:
+                shown = Exposure(choice.experiment, row.key.id, rendered.variant)
             return DeliveryResult(
                 row.id, "sent", self._clock.now(), platform_message_id=platform_id, exposure=shown
             )
@@ -453,12 +455,21 @@ class Outbox:
         if row.audience == "staff":
             context["case"] = case
         locale = None if row.audience == "staff" else row.language
-        if choice is None:
+        text = None
+        if choice is not None:
+            try:
+                text = self._renderer.render_variant(choice.source, context, fmt=fmt)
+            except Exception as exc:
+                log.error(
+                    "variant %s of %s (experiment %s) failed at run time: %s; sending the message",
+                    choice.variant,
+                    row.template,
+                    choice.experiment,
+                    exc,
+                )
+                choice = None
+        if text is None:
             text = self._renderer.render(row.template, context, locale=locale, fmt=fmt)
-        else:
-            text = self._renderer.render_variant(
-                row.template, choice.source, context, locale=locale, fmt=fmt
-            )
         buttons = tuple(
             tuple(
                 (self._renderer.label(b.template, b.context, locale=row.language), b.data)

@@ -29,6 +29,7 @@ __all__ = [
     "ContactRules",
     "Verdict",
     "check",
+    "daytime",
     "known_zone",
     "parse_budget",
     "parse_quiet_hours",
@@ -126,6 +127,17 @@ def spend(customer: Customer, now: datetime, rules: ContactRules) -> Customer:
         contacts=(*recent(customer, now, rules), now)[-max(rules.budget, 1) :],
         timezone=zone_of(customer, rules),
     )
+
+
+def daytime(
+    now: datetime, zone: str, rules: ContactRules, *, ahead: timedelta = timedelta(hours=3)
+) -> datetime:
+    """`now` when quiet hours in `zone` are at least `ahead` away; else an hour after the next
+    quiet hours end. Where a demonstration of scheduled messages should start its clock, so
+    that what it shows is not held back for the night."""
+    tz = _tz(zone)
+    end = _quiet_end(now, tz, rules.quiet) or _quiet_end(now + ahead, tz, rules.quiet)
+    return now if end is None else end + timedelta(hours=1)
 
 
 def _quiet_end(now: datetime, tz: ZoneInfo, quiet: tuple[time, time] | None) -> datetime | None:

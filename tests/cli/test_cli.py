@@ -186,7 +186,8 @@ def test_templates_set_export_import_and_validate(tmp_path: Path) -> None:
     refused = escalator(db, "templates", "set", "help", "--file", str(bad))
     assert refused.returncode == 1 and "not allowed in a message" in refused.stderr
     out = tmp_path / "export"
-    assert "exported 180 texts" in escalator(db, "templates", "export", str(out)).stdout
+    shipped = len(list((ROOT / "templates" / "messages").glob("*/*.j2")))  # every locale's text
+    assert f"exported {shipped} texts" in escalator(db, "templates", "export", str(out)).stdout
     assert (out / "en" / "help.j2").read_text() == "<b>Thanks!</b> Send /help any time."
     (out / "de" / "help.j2").write_text("<b>Danke!</b>")
     (out / "en" / "stale_button.j2").write_text("{{ nope }}")
@@ -195,7 +196,7 @@ def test_templates_set_export_import_and_validate(tmp_path: Path) -> None:
     assert "nothing was imported" in rejected.stderr
     (out / "en" / "stale_button.j2").write_text("That button has expired.")
     imported = escalator(db, "templates", "import", str(out))
-    assert "imported 2 changed texts (178 unchanged)" in imported.stdout
+    assert f"imported 2 changed texts ({shipped - 2} unchanged)" in imported.stdout
     assert escalator(db, "templates", "validate", "--all").returncode == 0
     listing = escalator(db, "templates", "list").stdout
     assert "edited: de" in listing and "edited: en" in listing

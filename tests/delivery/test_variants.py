@@ -11,11 +11,11 @@ import pytest
 from bot.app import Runtime
 from bot.errors import InvalidInput
 from bot.experiments import Experiments, NewVariant
-from bot.flows.experiments import Goal, assign
+from bot.flows.experiments import Experiment, Goal, Variant, assign
 from bot.flows.model import Command, CustomerKey, Profile, Start, Text
 from bot.messages.validation import ValidationFailed
 from bot.storage.types import Exposure
-from tests.conftest import Harness
+from tests.conftest import START, Harness
 
 B_TEXT = "Bring a friend, get a treat: {{ code }}"
 
@@ -167,3 +167,21 @@ async def test_an_experiment_runs_in_its_locale_only(harness: Harness) -> None:
         await rt.engine.handle(Start(key=key("ines"), profile=Profile("Ines", "pt-BR")))
         await ask_for_link(rt, "ines")
         assert await rt.storage.experiments.assigned("invite", "test:ines") in {"A", "B"}
+
+
+async def test_a_variant_that_fails_at_run_time_sends_the_message_and_exposes_nobody(
+    harness: Harness,
+) -> None:
+    async with harness.open() as rt:
+        # stored without the checks `create` makes (a message's variables changed since, say)
+        a, b = Variant("A", 1, "{{ no_such_value }}"), Variant("B", 1, "Hi {{ no_such_value }}")
+        await rt.storage.experiments.create(
+            Experiment("broken", "referral_invite", "en", Goal.REPLY, 7, (a, b), "x", START)
+        )
+        await rt.variants.refresh(force=True)
+        await rt.engine.handle(Start(key=key("bea"), profile=Profile("Bea", "en")))
+        await ask_for_link(rt, "bea")
+        sent = harness.customers.sent[-1]
+        assert sent.template == "referral_invite" and "ref-" in sent.text  # the message itself
+        assert await rt.storage.experiments.assigned("broken", "test:bea") is None
+        assert [o.exposed for o in await rt.storage.experiments.outcomes("broken")] == [0, 0]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from bot.flows.model import ButtonPress, Command, Start, Text
 from bot.handlers.console import Problem, Quit, SwitchUser, Wait, parse_line
@@ -41,9 +43,6 @@ def test_buttons_are_pressed_by_label_or_number() -> None:
 def playground(db: Path, script: str, *args: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SLACK_"))}
     env["DATABASE_URL"] = f"sqlite:///{db}"
-    # the playground's clock is the wall clock (plus /wait): without this, a run at night would
-    # hold check-ins for the morning (quiet hours are tested on a fixed clock elsewhere)
-    env.setdefault("QUIET_HOURS", "off")
     result = subprocess.run(
         [sys.executable, "-m", "bot", "console", "--db", str(db), *args],
         input=script,
@@ -93,3 +92,17 @@ def test_playground_answers_bad_lines_and_unknown_commands(tmp_path: Path) -> No
     out = playground(tmp_path / "t.db", "/start\n/wait later\n/frobnicate\n")
     assert "(playground) not a duration" in out
     assert "I don't know the command /frobnicate" in out
+
+
+def test_a_new_playground_in_quiet_hours_starts_its_clock_in_the_morning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = datetime.now(UTC)
+    span = f"{now - timedelta(hours=1):%H:%M}-{now + timedelta(hours=1):%H:%M}"
+    monkeypatch.setenv("QUIET_HOURS", span)
+    out = playground(tmp_path / "night.db", "/start\n/wait 2d\n/status\n")
+    again = playground(tmp_path / "night.db", "/status\n")
+    assert f"it is quiet hours ({span.replace('-', '–')}) or nearly" in out
+    assert "[1] Great" in out  # the check-in came after /wait, not held for the morning
+    assert "checkin_deferred" not in out
+    assert "quiet hours" not in again  # the clock was moved once, when the playground was new
