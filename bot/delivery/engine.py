@@ -16,6 +16,7 @@ commit gave them, with no claim and no read-back. Everything else is claimed by 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -30,7 +31,7 @@ from bot.flows.common import attributes
 from bot.flows.journey import CUSTOMER_INITIATED, Needs, needs
 from bot.flows.model import ClearButtons, Context, Decision, Event, JobDue, Json, OutMessage
 from bot.storage.protocols import CampaignStore, JourneyStore, RecordStore, ShopLookup
-from bot.storage.types import Change, OutboxItem, OutboxRow
+from bot.storage.types import Change, Loaded, OutboxItem, OutboxRow
 
 __all__ = ["Courier", "Engine", "Outcome"]
 
@@ -116,7 +117,7 @@ class Engine:
                     and courier.takes(event.key.id, loaded.pending_outbox)
                 )
                 lease = now + courier.lease if direct and courier is not None else None
-                change = _to_change(decision, event, job_id, now, loaded.version, lease)
+                change = _to_change(decision, event, job_id, now, loaded, lease)
                 try:
                     ids = await self._storage.commit(change)
                 except DuplicateInbound:
@@ -134,6 +135,68 @@ class Engine:
         if queued or due_now:
             self._on_commit(queued, due_now)
         return Outcome.DONE
+
+    async def handle_jobs(self, jobs: Sequence[JobDue]) -> list[Outcome | BaseException]:
+        """Handle due jobs as `handle` would one by one, in order per customer, with their
+        outcomes (or exceptions) in order; but read every free customer at once, decide, and
+        hand all the decisions to the storage together (one group commit, no task, lock or
+        read per job). A job whose customer is busy here or appears twice, or whose decision
+        turns out stale (another process changed the customer), goes through `handle`."""
+        results: list[Outcome | BaseException | None] = [None] * len(jobs)
+        first: dict[str, int] = {}
+        for n, job in enumerate(jobs):
+            first.setdefault(job.key.id, n)
+        # only jobs that need nothing read besides the customer (a campaign step reads its
+        # campaign: it goes through `handle`)
+        plain = {c for c, n in first.items() if needs(jobs[n]) == Needs()}
+        taken = await self._locks.take_free(plain)
+        batch = [n for customer, n in first.items() if customer in taken]
+        try:
+            loads = await self._storage.load_jobs([(jobs[n].key, jobs[n].job_id) for n in batch])
+            now = self._clock.now()
+            decided: list[int] = []
+            changes: list[Change] = []
+            for n, loaded in zip(batch, loads, strict=True):
+                job = jobs[n]
+                if loaded.seen:
+                    results[n] = Outcome.DUPLICATE
+                    continue
+                try:
+                    decision = decide(loaded.customer, job, now, self._policy)
+                except Exception as exc:
+                    results[n] = exc
+                    continue
+                if decision is None:
+                    results[n] = Outcome.IGNORED
+                    continue
+                decided.append(n)
+                changes.append(_to_change(decision, job, job.job_id, now, loaded, None))
+            committed = await self._storage.commit_many(changes) if changes else []
+        finally:
+            self._locks.give_back(taken)
+        queued = due_now = False
+        for n, change, result in zip(decided, changes, committed, strict=True):
+            if isinstance(result, StaleCustomer):
+                log.info("customer %s changed meanwhile; deciding again", jobs[n].key.id)
+            elif isinstance(result, DuplicateInbound):
+                results[n] = Outcome.DUPLICATE
+            elif isinstance(result, Exception):
+                results[n] = result
+            else:
+                results[n] = Outcome.DONE
+                queued = queued or bool(change.outbox)
+                due_now = due_now or any(job.due_at <= now for job in change.schedule)
+        if queued or due_now:
+            self._on_commit(queued, due_now)
+        rest = [n for n, result in enumerate(results) if result is None]
+        again = await asyncio.gather(*(self.handle(jobs[n]) for n in rest), return_exceptions=True)
+        done: list[Outcome | BaseException] = []
+        for n, outcome in zip(rest, again, strict=True):
+            results[n] = outcome
+        for each in results:
+            assert each is not None
+            done.append(each)
+        return done
 
     async def _context(self, need: Needs, event: Event) -> Context | None:
         """Read what a few events need besides the customer; most need nothing."""
@@ -159,14 +222,15 @@ def _to_change(
     event: Event,
     job_id: int | None,
     now: datetime,
-    version: int | None,
+    loaded: Loaded,
     lease: datetime | None,
 ) -> Change:
     shared = attributes(decision.customer)
     return Change(
         customer=decision.customer.evolve(updated_at=now),
         at=now,
-        version=version,
+        version=loaded.version,
+        before=loaded.customer,
         inbound_id=event.inbound_id,
         job_done=job_id,
         log=decision.log,

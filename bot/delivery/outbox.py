@@ -477,12 +477,7 @@ class Outbox:
             text = self._renderer.render(row.template, context, locale=locale, fmt=fmt)
         buttons = tuple(
             tuple(
-                (
-                    self._renderer.render(
-                        b.template, b.context, locale=row.language, fmt=Format.TEXT
-                    ),
-                    b.data,
-                )
+                (self._renderer.label(b.template, b.context, locale=row.language), b.data)
                 for b in line
             )
             for line in row.buttons

@@ -19,7 +19,8 @@ between the request's start and its response. So a send occupies its lane's one-
 from its start until one second after its response, and the next message to a chat starts no
 sooner than one second after the previous one's response. A server counting any one-second
 window never sees more than the rate, whatever the network or the event loop's lag did. The
-price is the round trip: about `rate / (1 s + round trip)`.
+price is the round trip: about `rate / (1 s + round trip)` (`LocalBudget`'s `credit` can take
+part of it back, at a risk measured in bench/README.md).
 
 **429.** `flooded` pauses what the platform refused: the chat for its `retry_after`; for an
 unprompted send also the unprompted budget; and when two different chats are refused within one
@@ -39,7 +40,10 @@ from contextlib import asynccontextmanager
 from enum import StrEnum
 from typing import Protocol
 
-__all__ = ["Budget", "Lane", "LocalBudget", "Pacer", "Priority"]
+__all__ = ["MARGIN", "Budget", "Lane", "LocalBudget", "Pacer", "Priority"]
+
+MARGIN = 0.030
+"""Seconds of the credited round trip kept back for the event loop's lag (`LocalBudget`)."""
 
 Monotonic = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -92,13 +96,21 @@ class Budget(Protocol):
 class LocalBudget:
     """A sliding one-second window in this process (see the module docstring).
 
-    `credit` is the share of the round trip assumed to lie before the server counts a request:
-    a send then occupies the window until one second after its response less that share of the
-    fastest recent round trip, less 10 ms (jitter: against a local server, where the event
-    loop's lag dwarfs the network, nothing is credited; a credit there provoked a 429). At 0
-    nothing is assumed (the window costs the whole round trip); at 0.45 and a 100 ms round trip
-    the rate is 28.2/s of 30 instead of 27.3, while a path whose way there takes under 45% of
-    the round trip less 10 ms could provoke a 429 (which pauses the lane: nothing is lost).
+    `credit` is the share of the fastest round trip seen so far that a send gives back: it
+    occupies the window until one second after its response, less `credit` times that fastest
+    round trip, less `MARGIN`. The next request is then counted at least the window's span
+    after the previous one, less the credit, plus the new request's way there and the old
+    one's way back; so this rests on one assumption: the credit is no longer than the fastest
+    way there plus the fastest way back. The fastest round trip *ever* seen is their sum plus
+    whatever the event loop's lag added to that one sample; lag only lengthens round trips, so
+    a lagging stretch never raises the credit (the fastest of the recent ones could, and
+    provoked a 429), and `MARGIN` covers the lag of a process that is never idle (with the
+    share at 0.8, up to 37 ms of it). At 0 nothing is assumed (the window costs the whole round
+    trip: `rate / (1 s + round trip)`); at 0.8 and a 100 ms round trip a send occupies 1.05 s
+    instead of 1.1 (28.6/s of 30 instead of 27.3); below 37 ms nothing is credited. Measured
+    against a local server on a loaded machine, even that provoked a 429 at the start of a wave
+    (the first round trips were all our own lag, and the fastest of a few is no floor), so
+    production credits nothing.
     """
 
     def __init__(
@@ -123,7 +135,7 @@ class LocalBudget:
         self._lock = asyncio.Lock()
         self._returned: asyncio.Event | None = None
         self._credit = credit
-        self._round_trips: deque[float] = deque(maxlen=32)
+        self._fastest = math.inf
 
     def _wait(self, now: float) -> float:
         answered = self._answered
@@ -159,8 +171,8 @@ class LocalBudget:
         self._in_flight -= 1
         credit = 0.0
         if self._credit:
-            self._round_trips.append(now - token)
-            credit = max(0.0, self._credit * min(self._round_trips) - 0.010)
+            self._fastest = min(self._fastest, now - token)
+            credit = max(0.0, self._credit * self._fastest - MARGIN)
         until = now + self._span - credit
         answered = self._answered
         answered.append(max(until, answered[-1]) if answered else until)  # kept in order

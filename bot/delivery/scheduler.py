@@ -76,14 +76,8 @@ class Scheduler:
         return list(self._in_hand)
 
     async def _run(self, due: list[DueJob], now: datetime) -> int:
-        outcomes = await asyncio.gather(
-            *(
-                self._engine.handle(
-                    JobDue(key=job.key, job_id=job.id, kind=job.kind, payload=job.payload)
-                )
-                for job in due
-            ),
-            return_exceptions=True,
+        outcomes = await self._engine.handle_jobs(
+            [JobDue(key=job.key, job_id=job.id, kind=job.kind, payload=job.payload) for job in due]
         )
         ran = 0
         orphans = []

@@ -56,6 +56,8 @@ __all__ = ["Format", "Renderer", "TemplateMissing", "escape_mrkdwn", "html_to_te
 log = logging.getLogger(__name__)
 
 MAX_RANGE = 500
+LABELS_KEPT = 4096
+"""Button labels remembered at most (`Renderer.label`)."""
 MAX_VALUE = 20_000
 """The largest string or list `*` and `**` may build in a template."""
 
@@ -270,6 +272,7 @@ class Renderer:
         self.default_locale = default_locale
         self._overrides: dict[str, str] = {}
         self._last_good: dict[str, str] = {}
+        self._labels: dict[tuple[object, ...], str] = {}
         self._variants: dict[tuple[Format, str], Template] = {}
         loader = ChoiceLoader([DictLoader(self._overrides), FileSystemLoader(str(root))])
         self._envs = {
@@ -310,6 +313,7 @@ class Renderer:
         """Replace the admin overrides (`"<locale>/<name>.j2"` -> source)."""
         self._overrides.clear()
         self._overrides.update(overrides)
+        self._labels.clear()
         for env in self._envs.values():
             if env.cache is not None:  # an override of a cached file is only seen after this
                 env.cache.clear()
@@ -361,6 +365,23 @@ class Renderer:
             text = self._render(env, key, template, context).strip()
             return html_to_text(text) if fmt is Format.TEXT else text
         raise TemplateMissing(name, tried)
+
+    def label(self, name: str, context: Mapping[str, object], *, locale: str | None) -> str:
+        """A button label (`Format.TEXT`), remembered by template, locale and values until the
+        templates change (`set_overrides`, which every new version reaches, from any process,
+        through `TemplateVersions.refresh`): a rating question has eleven, the same for every
+        customer, and a render costs tens of microseconds."""
+        key = (name, locale, *sorted(context.items()))
+        try:
+            text = self._labels.get(key)
+        except TypeError:  # a value that cannot be a key (a list): rendered each time
+            return self.render(name, context, locale=locale, fmt=Format.TEXT)
+        if text is None:
+            text = self.render(name, context, locale=locale, fmt=Format.TEXT)
+            if len(self._labels) >= LABELS_KEPT:
+                self._labels.clear()
+            self._labels[key] = text
+        return text
 
     def _render(
         self, env: HardenedSandbox, key: str, template: Template, context: Mapping[str, object]

@@ -77,8 +77,14 @@ def moment(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""`json.dumps` with these options builds an encoder per call: one, built once, is kept."""
+
+
 def dump(value: Json | Mapping[str, Json]) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if not value and isinstance(value, list | dict):
+        return "[]" if isinstance(value, list) else "{}"
+    return _ENCODE(value)
 
 
 def load_json(text: str) -> dict[str, Json]:

@@ -112,6 +112,15 @@ class JourneyStore(Protocol):
         `DuplicateInbound` if its inbound id was committed before; either way nothing is written.
         """
 
+    async def load_jobs(self, jobs: Sequence[tuple[CustomerKey, int]]) -> list[Loaded]:
+        """`load(key, job_id=job)` for each (key, job), in order: many customers read at once
+        (a scheduler tick), each as `load` would read it."""
+
+    async def commit_many(self, changes: Sequence[Change]) -> list[tuple[int, ...] | Exception]:
+        """`commit` each change, independently (one failing does not fail the others), handed
+        over together so the backend can group them; each result in order: the outbox ids, or
+        the `StaleCustomer` / `DuplicateInbound` / `StorageError` its commit raised."""
+
     async def customer(self, key: CustomerKey, history: int = 0) -> Customer | None: ...
 
     async def customer_by_code(self, code: str) -> Customer | None:

@@ -26,12 +26,13 @@ from bot.storage.codec import buttons_to_json, customer_to_row, dump, epoch
 from bot.storage.shop_rows import SHOP_KINDS, shop_record_rows
 from bot.storage.types import Change
 
-__all__ = ["ORDER", "Rows", "change_rows"]
+__all__ = ["ORDER", "Rows", "change_rows", "narrow_customer"]
 
 Rows = dict[str, list[tuple[object, ...]]]
 
 ORDER = (
     "customer",
+    "customer_set",
     "inbound",
     "job_done",
     "cancel",
@@ -129,6 +130,18 @@ def change_rows(change: Change) -> tuple[Rows, list[tuple[object, ...]]]:
         for item in change.outbox
     ]
     return rows, outbox
+
+
+def narrow_customer(change: Change, rows: Rows) -> None:
+    """Replace the full customer row in `rows` by a `customer_set` row, (the indexes in
+    `CUSTOMER_COLUMNS` of the columns that changed, their values and the id), when the change
+    knows the customer as loaded; a new customer keeps its full row."""
+    if change.before is None or change.version is None:
+        return
+    (row,) = rows.pop("customer")
+    old = customer_to_row(change.before)
+    changed = tuple(n for n in range(3, len(row)) if row[n] != old[n])
+    rows["customer_set"] = [(changed, (*(row[n] for n in changed), row[0]))]
 
 
 def _record_rows(record: Record, cid: str, at: float) -> list[tuple[str, tuple[object, ...]]]:

@@ -109,6 +109,9 @@ class Change:
     erase_by: str | None = None
     """Erase the customer in the same transaction, once the rest is written (who asked); the
     outbox rows of this change are kept, to be delivered."""
+    before: Customer | None = None
+    """The customer as loaded at `version`, if known: a backend may then write only the columns
+    that changed (every index of an unchanged column stays untouched)."""
     responded: bool = False
     """The customer wrote or pressed something: their experiment exposures still waiting for a
     reply count this as it (in this transaction)."""

@@ -4,7 +4,11 @@ concurrency and bad input."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
+from typing import Any
+
+import pytest
 
 from bot.api import record_purchase
 from bot.app import Runtime
@@ -255,3 +259,47 @@ def sql_write(rt: Runtime, query: str, params: tuple[object, ...]) -> None:
     assert isinstance(rt.storage, SQLiteStorage)
     with closing(sqlite3.connect(rt.storage.path)) as db, db:
         db.execute(query, params)
+
+
+async def test_a_tick_of_many_jobs_decides_each_as_alone(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The scheduler reads and commits a tick's jobs together (`Engine.handle_jobs`); a customer
+    another process changed in between is decided again, one busy here waits its turn."""
+    caplog.set_level(logging.INFO, logger="bot.delivery.engine")
+    customers = [CustomerKey("test", f"t{n}") for n in range(12)]
+    changed, busy = customers[1], customers[2]
+    async with harness.open() as rt, harness.open() as other:
+        for customer in customers:
+            await rt.engine.handle(Start(key=customer, inbound_id=f"s{customer.id}"))
+        await rt.settle()
+        harness.clock.advance(timedelta(days=3))  # every welcome check-in is due
+        journey = rt.storage.journey
+
+        class Meanwhile:
+            """The store, with another process handling `changed`'s /help right after the read."""
+
+            def __getattr__(self, name: str) -> object:
+                return getattr(journey, name)
+
+            async def load_jobs(self, jobs: Any) -> Any:
+                loaded = await journey.load_jobs(jobs)
+                await other.engine.handle(Command(key=changed, name="help", inbound_id="h"))
+                return loaded
+
+        rt.engine._storage = Meanwhile()  # type: ignore[assignment]
+        # a message of `busy` is being handled when the tick starts
+        talk = asyncio.ensure_future(rt.engine.handle(Text(key=busy, text="hello", inbound_id="x")))
+        await asyncio.sleep(0)
+        assert await rt.scheduler.tick() == len(customers)
+        await talk
+        await rt.settle()
+        for customer in customers:
+            stored = await journey.customer(customer, history=50)
+            assert stored is not None
+            assert [h.event for h in stored.history].count("checkin_sent") == 1
+        helped = await journey.customer(changed)
+        # the other process's change survived: the tick decided again from it
+        assert helped is not None and helped.last_contact_at == harness.clock.now()
+        assert "customer test:t1 changed meanwhile; deciding again" in caplog.messages
+    assert all(harness.customers.templates(c).count("checkin") == 1 for c in customers)

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from bot.delivery.ratelimit import Lane, LocalBudget, Pacer, Priority
+from bot.delivery.ratelimit import MARGIN, Lane, LocalBudget, Pacer, Priority
 
 
 def _fake_time() -> tuple[list[float], Callable[[float], Awaitable[None]]]:
@@ -82,12 +82,24 @@ async def test_a_credit_takes_a_share_of_the_fastest_round_trip_off_the_window()
     budget.release(token)
     answered = now[0]
     token = await budget.acquire()
-    assert now[0] == pytest.approx(answered + 1.0 - (0.45 * 0.1 - 0.010))
+    assert now[0] == pytest.approx(answered + 1.0 - (0.45 * 0.1 - MARGIN))
     now[0] += 0.002  # a fast local server: the loop's lag dwarfs the network, nothing credited
     budget.release(token)
     answered = now[0]
     await budget.acquire()
     assert now[0] == pytest.approx(answered + 1.0)
+
+
+async def test_a_lagging_stretch_of_slow_round_trips_never_raises_the_credit() -> None:
+    now, sleep = _fake_time()
+    budget = LocalBudget(1, credit=0.8, monotonic=lambda: now[0], sleep=sleep)
+    for round_trip in (0.1, *[0.5] * 50):  # the fastest, then a long stretch of loop lag
+        token = await budget.acquire()
+        now[0] += round_trip
+        budget.release(token)
+        answered = now[0]
+    await budget.acquire()
+    assert now[0] == pytest.approx(answered + 1.0 - (0.8 * 0.1 - MARGIN))
 
 
 async def test_below_one_message_a_second_the_window_widens() -> None:

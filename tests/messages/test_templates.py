@@ -164,6 +164,29 @@ async def test_a_running_bot_uses_a_new_version_without_restart(harness: Harness
     assert harness.customers.sent[-1].text == "Edited: how are you, friend?"
 
 
+async def test_button_labels_follow_a_version_saved_by_another_process(harness: Harness) -> None:
+    """Labels are remembered (`Renderer.label`) until the templates change, in any process."""
+    harness.settings = load_settings(
+        DATABASE_URL=harness.settings.database_url, TEMPLATE_REFRESH="0"
+    )
+    first, second = CustomerKey("test", "t1"), CustomerKey("test", "t2")
+    async with harness.open() as bot, harness.open() as admin:
+        await bot.engine.handle(Start(key=first, inbound_id="s1"))
+        harness.clock.advance(timedelta(days=2))
+        await bot.settle()
+        await bot.engine.handle(Start(key=second, inbound_id="s2"))
+        await admin.templates.save("button_checkin_great", "Super", locale="en", author="a")
+        harness.clock.advance(timedelta(days=2))
+        await bot.settle()
+    labels = {
+        sent.key: [label for row in sent.buttons for label, _ in row]
+        for sent in harness.customers.sent
+        if sent.template == "checkin"
+    }
+    assert labels[first][0] != "Super" and labels[second][0] == "Super"
+    assert labels[first][1:] == labels[second][1:]
+
+
 async def test_a_version_failing_at_run_time_falls_back_and_is_logged(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -90,6 +90,29 @@ async def test_commit_then_load_round_trips_the_customer_and_counts_versions(
     assert await store.journey.customer(key("ann")) == again.customer
 
 
+async def test_a_change_that_knows_the_customer_as_loaded_writes_what_changed(
+    opener: Opener,
+) -> None:
+    first, second = await opener(), await opener()
+    customer = await create(first, "ann", badges=("First referral",), source="spring")
+    loaded = (await first.journey.load(key("ann"))).customer
+    assert loaded is not None
+    later = START + timedelta(hours=1)
+    changed = loaded.evolve(
+        stage=Stage.ENGAGED, pending_score=None, badges=(), last_survey_at=later, updated_at=later
+    )
+    await first.journey.commit(change(changed, 1, before=loaded))
+    again = await first.journey.load(key("ann"))
+    assert again.version == 2 and again.customer == changed  # every field, unchanged ones kept
+    nothing = again.customer.evolve(updated_at=later)  # nothing changed: the version still moves
+    await first.journey.commit(change(nothing, 2, before=again.customer))
+    assert (await first.journey.load(key("ann"))).version == 3
+    with pytest.raises(StaleCustomer):  # computed from an older version: refused as ever
+        await second.journey.commit(change(customer.evolve(purchases=5), 2, before=customer))
+    stored = await second.journey.customer(key("ann"))
+    assert stored is not None and stored.purchases == 0 and stored.stage is Stage.ENGAGED
+
+
 async def test_an_unknown_customer_loads_as_none(store: Storage) -> None:
     loaded = await store.journey.load(key("nobody"), inbound_id="x", history=5)
     assert loaded.customer is None and loaded.version is None and not loaded.seen
@@ -254,6 +277,42 @@ async def test_claims_from_two_processes_at_once_never_share_a_row(opener: Opene
         rows += [row.id for row in found[2] + found[3]]
     assert len(jobs) == len(set(jobs)) == 60
     assert len(rows) == len(set(rows)) == 60
+
+
+async def test_many_jobs_load_and_commit_together_each_as_alone(opener: Opener) -> None:
+    first, second = await opener(), await opener()
+    people = [await create(first, name) for name in ("ann", "bob", "cy")]
+    for person in people:
+        await first.journey.commit(
+            change(person, 1, schedule=(ScheduleJob(JobKind.CHECKIN, START),))
+        )
+    jobs = {job.key: job.id for job in await first.jobs.claim(START, 10, LEASE)}
+    wanted = [(key("cy"), jobs[key("cy")]), (key("nobody"), 424242), (key("ann"), jobs[key("ann")])]
+    loaded = await first.journey.load_jobs(wanted)
+    assert [(one.customer and one.customer.key, one.seen, one.version) for one in loaded] == [
+        (key("cy"), False, 2),
+        (None, True, None),
+        (key("ann"), False, 2),
+    ]
+    assert [one.customer for one in loaded] == [
+        (await first.journey.load(k, job_id=j)).customer for k, j in wanted
+    ]
+    # bob changes in another process meanwhile: only his commit is refused
+    await second.journey.commit(change(people[1].evolve(purchases=1), 2))
+    results = await first.journey.commit_many(
+        [
+            change(people[0].evolve(purchases=3), 2, job_done=jobs[key("ann")]),
+            change(people[1].evolve(purchases=9), 2, job_done=jobs[key("bob")]),
+            change(people[2], 2, job_done=jobs[key("cy")], outbox=(message("checkin"),)),
+        ]
+    )
+    assert results[0] == () and isinstance(results[1], StaleCustomer)
+    assert isinstance(results[2], tuple) and len(results[2]) == 1
+    after = {k: await first.journey.load(k, job_id=jobs[k]) for k in jobs}
+    assert after[key("ann")].seen and after[key("cy")].seen and not after[key("bob")].seen
+    assert [after[k].customer.purchases for k in (key("ann"), key("bob"))] == [3, 1]  # type: ignore[union-attr]
+    (row,) = await first.outbox.claim(START, 10, LEASE)
+    assert (row.id, row.key, row.template) == (results[2][0], key("cy"), "checkin")
 
 
 async def test_a_job_that_does_not_exist_counts_as_done(store: Storage) -> None:

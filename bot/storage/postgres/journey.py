@@ -3,6 +3,10 @@ version the decision was computed from (which takes its row lock), then everythi
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from typing import cast
+
 from bot.errors import StaleCustomer
 from bot.flows.model import Customer, CustomerKey, HistoryEntry, LeaderRow
 from bot.storage.codec import CUSTOMER_LIST, customer_from_row, history_from_row, moment
@@ -37,6 +41,12 @@ _BY_INBOUND = (
 _BY_JOB = (
     f"SELECT (SELECT status <> 'pending' FROM jobs WHERE id = $1), {_PENDING}, {_LAST_SENT}, "
     f"c.version, {_PREFIXED} FROM (SELECT 1) AS one LEFT JOIN customers c ON c.id = $2"
+)
+
+_BY_JOBS = (
+    "SELECT (SELECT status <> 'pending' FROM jobs WHERE id = w.job), "
+    f"c.version, {_PREFIXED} FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY "
+    "AS w(job, cid, n) LEFT JOIN customers c ON c.id = w.cid ORDER BY w.n"
 )
 
 
@@ -93,6 +103,28 @@ class PostgresJourney:
             return ids
 
         return await self._db.transaction(write)
+
+    async def load_jobs(self, jobs: Sequence[tuple[CustomerKey, int]]) -> list[Loaded]:
+        # one query over the pool's connection; per-row reads (the pool serialises nothing)
+        rows = await self._db.fetch(_BY_JOBS, [job for _, job in jobs], [key.id for key, _ in jobs])
+        return [
+            Loaded(
+                None if row[2] is None else customer_from_row(tuple(row)[2:]),
+                row[0] is None or bool(row[0]),
+                None if row[2] is None else int(row[1]),
+            )
+            for row in rows
+        ]
+
+    async def commit_many(self, changes: Sequence[Change]) -> list[tuple[int, ...] | Exception]:
+        # one transaction each (the pool runs them side by side): a stale one fails alone
+        results = await asyncio.gather(
+            *(self.commit(change) for change in changes), return_exceptions=True
+        )
+        for result in results:
+            if not isinstance(result, tuple | Exception):
+                raise result  # cancelled
+        return cast(list[tuple[int, ...] | Exception], results)
 
     async def customer(self, key: CustomerKey, history: int = 0) -> Customer | None:
         row = await self._db.fetchrow(

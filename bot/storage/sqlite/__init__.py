@@ -19,6 +19,7 @@ from bot.errors import StorageError
 from bot.storage.sqlite.admin import SQLiteAdmin
 from bot.storage.sqlite.campaigns import SQLiteCampaigns
 from bot.storage.sqlite.cases import SQLiteCases
+from bot.storage.sqlite.checkpoint import BACKSTOP_PAGES, Checkpointer
 from bot.storage.sqlite.experiments import SQLiteExperiments
 from bot.storage.sqlite.journey import SQLiteJourney
 from bot.storage.sqlite.migrations import migrate
@@ -74,14 +75,14 @@ class SQLiteStorage:
 
     @classmethod
     async def open(
-        cls, path: Path | str, *, synchronous: Synchronous = "FULL", max_batch: int = 512
+        cls, path: Path | str, *, synchronous: Synchronous = "FULL", max_batch: int = 1024
     ) -> SQLiteStorage:
         target = Path(path)
         try:
             db, version = await asyncio.to_thread(_open_writer, target, synchronous)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the database {target}: {exc}") from exc
-        writer = Writer(db, WRITES, max_batch)
+        writer = Writer(db, WRITES, max_batch, Checkpointer(target, synchronous, BUSY_TIMEOUT_MS))
         try:
             reader = Reader(await _open_reader(target))
             point = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
@@ -115,6 +116,8 @@ def _open_writer(path: Path, synchronous: Synchronous) -> tuple[sqlite3.Connecti
         db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={synchronous}")
+        # checkpoints run beside the commits (`checkpoint.py`); this one only bounds the log
+        db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
         db.execute("PRAGMA foreign_keys=ON")
         # Erased text must not linger in freed space of the file: deleted and overwritten
         # content is zeroed (a little more writing; erasure is a promise to keep).

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Sequence
+from typing import Any
 
 from bot.flows.model import Customer, CustomerKey, HistoryEntry, LeaderRow
 from bot.storage.codec import CUSTOMER_LIST, customer_from_row, history_from_row
-from bot.storage.rows import change_rows
+from bot.storage.rows import change_rows, narrow_customer
 from bot.storage.sqlite.reader import Reader
 from bot.storage.sqlite.records import erase_in
-from bot.storage.sqlite.writer import Writer
+from bot.storage.sqlite.writer import After, Writer
 from bot.storage.types import Change, Loaded
 
 __all__ = ["SQLiteJourney"]
@@ -25,6 +28,15 @@ _BY_INBOUND = (
 _BY_JOB = (
     f"SELECT (SELECT status != 'pending' FROM jobs WHERE id = ?1), {_PENDING}, c.version, "
     f"{_PREFIXED} FROM (SELECT 1) LEFT JOIN customers c ON c.id = ?2"
+)
+
+# Many jobs' customers in one statement (one read transaction, one pass over the pages).
+_BY_JOBS = (
+    "SELECT (SELECT status != 'pending' FROM jobs WHERE id = w.job), "
+    "(SELECT group_concat(id) FROM outbox WHERE customer_id = w.cid AND status = 'pending'), "
+    f"c.version, {_PREFIXED} FROM (SELECT key AS n, json_extract(value, '$[0]') AS job, "
+    "json_extract(value, '$[1]') AS cid FROM json_each(?1)) AS w "
+    "LEFT JOIN customers c ON c.id = w.cid ORDER BY w.n"
 )
 
 
@@ -51,23 +63,29 @@ class SQLiteJourney:
         else:
             row = self._point.execute(_BY_INBOUND, (inbound_id, key.id)).fetchone()
             seen = bool(row[0])
-        pending = () if row[1] is None else tuple(int(i) for i in str(row[1]).split(","))
         if row[3] is None:
-            return Loaded(None, seen, pending_outbox=pending)
+            return _loaded(row, seen)
         entries = await self.history(key, history) if history else ()
-        return Loaded(customer_from_row(row[3:], entries), seen, int(row[2]), pending)
+        return _loaded(row, seen, entries)
+
+    async def load_jobs(self, jobs: Sequence[tuple[CustomerKey, int]]) -> list[Loaded]:
+        wanted = json.dumps([[job, key.id] for key, job in jobs])
+        rows = self._point.execute(_BY_JOBS, (wanted,)).fetchall()
+        return [_loaded(row, row[0] is None or bool(row[0])) for row in rows]
+
+    async def commit_many(self, changes: Sequence[Change]) -> list[tuple[int, ...] | Exception]:
+        units = []
+        for change in changes:
+            rows, outbox = change_rows(change)
+            narrow_customer(change, rows)
+            units.append((rows, ((change.customer.id, change.version),), outbox, _after(change)))
+        return await self._writer.rows_many(units)
 
     async def commit(self, change: Change) -> tuple[int, ...]:
         rows, outbox = change_rows(change)
-        erase_by = change.erase_by
-        after = None
-        if erase_by is not None:
-
-            def after(db: sqlite3.Connection, ids: tuple[int, ...]) -> object:
-                return erase_in(db, change.customer.key, erase_by, change.at, ids)
-
+        narrow_customer(change, rows)
         checks = ((change.customer.id, change.version),)
-        return await self._writer.rows(rows, checks, outbox, after)
+        return await self._writer.rows(rows, checks, outbox, _after(change))
 
     async def customer(self, key: CustomerKey, history: int = 0) -> Customer | None:
         row = self._point.execute(
@@ -100,3 +118,23 @@ class SQLiteJourney:
             (key.id, limit),
         )
         return tuple(history_from_row(row) for row in reversed(rows))
+
+
+def _loaded(row: Sequence[Any], seen: bool, history: tuple[HistoryEntry, ...] = ()) -> Loaded:
+    """From (seen, pending outbox ids, version, *customer columns)."""
+    pending = () if row[1] is None else tuple(int(i) for i in str(row[1]).split(","))
+    if row[3] is None:
+        return Loaded(None, seen, pending_outbox=pending)
+    return Loaded(customer_from_row(row[3:], history), seen, int(row[2]), pending)
+
+
+def _after(change: Change) -> After | None:
+    """Erasure, in the commit's own transaction, once its rows are written."""
+    erase_by = change.erase_by
+    if erase_by is None:
+        return None
+
+    def after(db: sqlite3.Connection, ids: tuple[int, ...]) -> object:
+        return erase_in(db, change.customer.key, erase_by, change.at, ids)
+
+    return after

@@ -22,20 +22,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from bot.errors import DuplicateInbound, StaleCustomer, StorageError
+from bot.storage.codec import CUSTOMER_COLUMNS
 from bot.storage.rows import ORDER, Rows
+from bot.storage.sqlite.checkpoint import Checkpointer
 
-__all__ = ["Writer"]
+__all__ = ["After", "Writer"]
 
 T = TypeVar("T")
+
+After = Callable[[sqlite3.Connection, tuple[int, ...]], object]
+"""Runs in a unit's transaction once its rows are written, given its outbox ids."""
+Checks = tuple[tuple[str, int | None], ...]
 
 _CHECK = "SELECT id, version FROM customers WHERE id IN (SELECT value FROM json_each(?))"
 
@@ -55,8 +62,15 @@ class _Unit:
 
 
 class Writer:
-    def __init__(self, connection: sqlite3.Connection, sql: dict[str, str], max_batch: int = 512):
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        sql: dict[str, str],
+        max_batch: int = 1024,  # a scheduler tick's 1,000 jobs: one transaction, one sync
+        checkpointer: Checkpointer | None = None,
+    ):
         self._db = connection
+        self._checkpointer = checkpointer
         self._sql = sql
         self._max_batch = max_batch
         self._queue: deque[_Unit] = deque()
@@ -82,6 +96,28 @@ class Writer:
         result: tuple[int, ...] = await unit.future
         return result
 
+    async def rows_many(
+        self,
+        units: Sequence[tuple[Rows, Checks, list[tuple[object, ...]], After | None]],
+    ) -> list[tuple[int, ...] | Exception]:
+        """`rows` for each (rows, checks, outbox, after), independently, queued at once (so
+        they usually share one transaction); each unit's outbox ids or its exception."""
+        loop = asyncio.get_running_loop()
+        queued = [
+            _Unit(loop, loop.create_future(), rows, checks, outbox, after=after)
+            for rows, checks, outbox, after in units
+        ]
+        with self._ready:
+            if self._closing:
+                raise StorageError("the database is closed")
+            self._queue.extend(queued)
+            self._ready.notify()
+        results = await asyncio.gather(*(unit.future for unit in queued), return_exceptions=True)
+        return [
+            result if isinstance(result, tuple | Exception) else _unexpected(result)
+            for result in results
+        ]
+
     async def call(self, function: Callable[[sqlite3.Connection], T]) -> T:
         """Run `function(connection)` in a write transaction of its own; return its result."""
         loop = asyncio.get_running_loop()
@@ -95,6 +131,8 @@ class Writer:
             self._closing = True
             self._ready.notify()
         await asyncio.to_thread(self._thread.join)
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.close)
         self._db.close()
 
     def _put(self, unit: _Unit) -> None:
@@ -116,6 +154,8 @@ class Writer:
                 take = min(len(self._queue), self._max_batch)
                 batch = [self._queue.popleft() for _ in range(take)]
             outcomes = self._apply(batch)
+            if self._checkpointer is not None:
+                self._checkpointer.committed()
             by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Unit, object]]] = {}
             for unit, outcome in outcomes:
                 by_loop.setdefault(unit.loop, []).append((unit, outcome))
@@ -169,6 +209,11 @@ class Writer:
                         for unit in accepted
                         for ident, row in zip(ids[unit], unit.outbox, strict=True)
                     ]
+                elif kind == "customer_set":
+                    _set_customers(
+                        db, [row for unit in accepted for row in unit.rows.get(kind, ())]
+                    )
+                    continue
                 else:
                     rows = [row for unit in accepted for row in unit.rows.get(kind, ())]
                 if rows:
@@ -180,6 +225,24 @@ class Writer:
             return outcomes
 
         return self._transaction(apply)
+
+
+def _set_customers(db: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
+    """Rows of `rows.narrow_customer`: one `executemany` per set of changed columns. Only the
+    indexes of changed columns are touched (a full-row upsert rewrote all nine)."""
+    groups: dict[tuple[int, ...], list[tuple[object, ...]]] = {}
+    for changed, values in rows:
+        groups.setdefault(cast(tuple[int, ...], changed), []).append(
+            cast(tuple[object, ...], values)
+        )
+    for changed, values in groups.items():
+        db.executemany(_set_sql(changed), values)
+
+
+@functools.lru_cache(maxsize=256)
+def _set_sql(changed: tuple[int, ...]) -> str:
+    assigned = "".join(f"{CUSTOMER_COLUMNS[n]} = ?, " for n in changed)
+    return f"UPDATE customers SET {assigned}version = version + 1 WHERE id = ?"
 
 
 def _check_versions(
@@ -228,6 +291,12 @@ def _translate(exc: Exception) -> Exception:
     if isinstance(exc, sqlite3.Error):
         return StorageError(f"database write failed: {exc}")
     return exc
+
+
+def _unexpected(result: object) -> Exception:
+    if isinstance(result, BaseException):
+        raise result  # cancelled: not a unit's own failure
+    raise AssertionError(result)  # pragma: no cover
 
 
 def _settle(settled: list[tuple[_Unit, object]]) -> None:
