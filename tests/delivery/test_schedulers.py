@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
@@ -14,7 +15,7 @@ from bot.app import Runtime
 from bot.clock import ManualClock
 from bot.config import load_settings
 from bot.delivery.engine import Outcome
-from bot.flows.model import CustomerKey, Event, JobDue, Start
+from bot.flows.model import CustomerKey, JobDue, Start
 from tests.conftest import START, Harness, RecordingChannel, sql
 from tests.storage.conftest import BACKENDS
 
@@ -56,14 +57,13 @@ async def test_jobs_due_at_one_instant_fire_once_across_two_schedulers(
 
 
 def watch(runtime: Runtime) -> list[int]:
-    """The ids of the jobs this runtime's engine is handed."""
+    """The ids of the jobs this runtime's engine is handed (a tick hands them all at once)."""
     seen: list[int] = []
-    handle = runtime.engine.handle
+    handle_jobs = runtime.engine.handle_jobs
 
-    async def handled(event: Event) -> Outcome:
-        if isinstance(event, JobDue):
-            seen.append(event.job_id)
-        return await handle(event)
+    async def handled(jobs: Sequence[JobDue]) -> list[Outcome | BaseException]:
+        seen.extend(job.job_id for job in jobs)
+        return await handle_jobs(jobs)
 
-    runtime.engine.handle = handled  # type: ignore[method-assign]
+    runtime.engine.handle_jobs = handled  # type: ignore[method-assign]
     return seen
