@@ -57,7 +57,7 @@ async def test_jobs_due_at_one_instant_fire_once_across_two_schedulers(
 
 
 def watch(runtime: Runtime) -> list[int]:
-    """The ids of the jobs this runtime's engine is handed (a tick hands them all at once)."""
+    """The ids of the jobs this runtime's scheduler hands its engine (as one batch per tick)."""
     seen: list[int] = []
     handle_jobs = runtime.engine.handle_jobs
 
