@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -527,29 +528,16 @@ class Settings(BaseSettings):
         description="purchases and referrals this long after a campaign message count for it",
     )
 
-    @field_validator("contact_budget")
+    @field_validator("contact_budget", "quiet_hours", "default_timezones")
     @classmethod
-    def _budget(cls, value: str) -> str:
+    def _contact_rule(cls, value: str, info: ValidationInfo) -> str:
+        parse = {
+            "contact_budget": parse_budget,
+            "quiet_hours": parse_quiet_hours,
+            "default_timezones": parse_zones,
+        }[info.field_name or ""]
         try:
-            parse_budget(value)
-        except InvalidInput as exc:
-            raise ValueError(str(exc)) from None
-        return value.strip()
-
-    @field_validator("quiet_hours")
-    @classmethod
-    def _quiet(cls, value: str) -> str:
-        try:
-            parse_quiet_hours(value)
-        except InvalidInput as exc:
-            raise ValueError(str(exc)) from None
-        return value.strip()
-
-    @field_validator("default_timezones")
-    @classmethod
-    def _zones(cls, value: str) -> str:
-        try:
-            parse_zones(value)
+            parse(value)
         except InvalidInput as exc:
             raise ValueError(str(exc)) from None
         return value.strip()

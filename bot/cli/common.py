@@ -9,6 +9,7 @@ wrong (unknown command or option, a malformed argument), as argparse reports it.
 from __future__ import annotations
 
 import argparse
+import getpass
 import math
 import sys
 from collections.abc import Callable
@@ -32,6 +33,7 @@ __all__ = [
     "Nowhere",
     "add_command",
     "amount",
+    "author_of",
     "customer_key",
     "global_options",
     "open_existing",
@@ -127,3 +129,13 @@ def add_command(
     )
     parser.set_defaults(command=command)
     return parser
+
+
+def author_of(args: argparse.Namespace) -> str:
+    """Who a change is recorded as: `--author`, else the operating-system user."""
+    if args.author:
+        return str(args.author)
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "admin"

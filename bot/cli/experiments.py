@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import re
 import sys
 from collections.abc import Callable, Coroutine
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import Runtime, open_runtime
-from bot.cli.common import DONE, Nowhere, add_command, global_options
+from bot.cli.common import DONE, Nowhere, add_command, author_of, global_options
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.durations import parse_duration
@@ -120,15 +119,6 @@ def experiments_command(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
-def _author(args: argparse.Namespace) -> str:
-    if args.author:
-        return str(args.author)
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return "admin"
-
-
 async def _create(service: Experiments, rt: Runtime, args: argparse.Namespace) -> int:
     experiment = await service.create(
         args.name,
@@ -137,7 +127,7 @@ async def _create(service: Experiments, rt: Runtime, args: argparse.Namespace) -
         locale=args.locale,
         goal=Goal(args.goal),
         window=args.window,
-        author=_author(args),
+        author=author_of(args),
     )
     total = sum(v.weight for v in experiment.variants)
     split = ", ".join(f"{v.label} {v.weight / total:.0%}" for v in experiment.variants)
@@ -184,7 +174,7 @@ async def _report(service: Experiments, rt: Runtime, args: argparse.Namespace) -
 
 
 async def _stop(service: Experiments, rt: Runtime, args: argparse.Namespace) -> int:
-    number = await service.stop(args.name, ship=args.ship, author=_author(args))
+    number = await service.stop(args.name, ship=args.ship, author=author_of(args))
     e = await service.get(args.name)
     if number is None:
         print(f"experiment {e.name} stopped; {e.template} keeps its current text")

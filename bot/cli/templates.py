@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import os
 import shlex
 import shutil
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import Runtime, open_runtime
-from bot.cli.common import Nowhere, add_command, customer_key, global_options
+from bot.cli.common import Nowhere, add_command, author_of, customer_key, global_options
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.errors import InvalidInput
@@ -88,15 +87,6 @@ def templates_command(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
-def _author(args: argparse.Namespace) -> str:
-    if args.author:
-        return str(args.author)
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return "admin"
-
-
 async def _list(t: TemplateVersions, rt: Runtime, args: argparse.Namespace) -> int:
     overrides = (await rt.storage.templates.overrides())[1]
     locales = rt.renderer.locales()
@@ -163,7 +153,7 @@ async def _edit(t: TemplateVersions, rt: Runtime, args: argparse.Namespace) -> i
             if again.strip().lower() in {"n", "no"}:
                 return 1
     number = await t.save(
-        args.name, source, locale=locale, author=_author(args), comment=args.comment
+        args.name, source, locale=locale, author=author_of(args), comment=args.comment
     )
     print(f"saved {args.name} [{locale}] as version {number}")
     return 0
@@ -190,7 +180,7 @@ async def _set(t: TemplateVersions, rt: Runtime, args: argparse.Namespace) -> in
         raise InvalidInput(f"cannot read {args.file}: {exc}") from None
     locale = t.locale(args.locale)
     number = await t.save(
-        args.name, source, locale=locale, author=_author(args), comment=args.comment
+        args.name, source, locale=locale, author=author_of(args), comment=args.comment
     )
     print(f"saved {args.name} [{locale}] as version {number}")
     return 0
@@ -242,13 +232,13 @@ async def _history(t: TemplateVersions, rt: Runtime, args: argparse.Namespace) -
 
 
 async def _rollback(t: TemplateVersions, rt: Runtime, args: argparse.Namespace) -> int:
-    number = await t.rollback(args.name, args.version, locale=args.locale, author=_author(args))
+    number = await t.rollback(args.name, args.version, locale=args.locale, author=author_of(args))
     print(f"{args.name}: version {args.version} is current again (saved as version {number})")
     return 0
 
 
 async def _reset(t: TemplateVersions, rt: Runtime, args: argparse.Namespace) -> int:
-    number = await t.reset(args.name, locale=args.locale, author=_author(args))
+    number = await t.reset(args.name, locale=args.locale, author=author_of(args))
     if number is None:
         print(f"{args.name}: already at the shipped text; nothing changed")
     else:
@@ -292,7 +282,7 @@ async def _import(t: TemplateVersions, rt: Runtime, args: argparse.Namespace) ->
             print(f"  {problem}", file=sys.stderr)
         return 1
     for name, locale, source in changes:
-        await t.save(name, source, locale=locale, author=_author(args), comment=args.comment)
+        await t.save(name, source, locale=locale, author=author_of(args), comment=args.comment)
     print(f"imported {len(changes)} changed texts ({len(files) - len(changes)} unchanged)")
     return 0
 
