@@ -199,9 +199,9 @@ class Settings(BaseSettings):
         parse_business_hours(value)  # a ValueError says what is wrong
         return value.strip()
 
-    @field_validator("inbox_autoclose", mode="before")
+    @field_validator("inbox_autoclose", "campaign_attribution", mode="before")
     @classmethod
-    def _autoclose_duration(cls, value: object) -> object:
+    def _duration(cls, value: object) -> object:
         if isinstance(value, str) and value.strip() and value.strip()[-1].lower() in "wdhms":
             try:
                 return parse_duration(value)
@@ -541,16 +541,6 @@ class Settings(BaseSettings):
         except InvalidInput as exc:
             raise ValueError(str(exc)) from None
         return value.strip()
-
-    @field_validator("campaign_attribution", mode="before")
-    @classmethod
-    def _attribution(cls, value: object) -> object:
-        if isinstance(value, str) and value.strip() and value.strip()[-1].lower() in "wdhms":
-            try:
-                return parse_duration(value)
-            except InvalidInput as exc:
-                raise ValueError(str(exc)) from None
-        return value
 
     def contact_rules(self) -> ContactRules:
         count, window = parse_budget(self.contact_budget)

@@ -21,26 +21,12 @@ from bot.flows.model import Customer
 from bot.flows.stages import Stage
 from bot.messages.catalog import MessageSpec
 from bot.messages.templates import Format, Renderer
+from bot.messages.validation import TELEGRAM_TAGS
 
 __all__ = ["Preview", "customer_values", "render_preview", "telegram_html"]
 
-_TAGS = {
-    "b",
-    "strong",
-    "i",
-    "em",
-    "u",
-    "ins",
-    "s",
-    "strike",
-    "del",
-    "span",
-    "tg-spoiler",
-    "a",
-    "code",
-    "pre",
-    "blockquote",
-}
+# What Telegram renders, minus its custom emoji, which a browser cannot show
+_TAGS = set(TELEGRAM_TAGS - {"tg-emoji"})
 
 
 def telegram_html(text: str) -> str:
