@@ -251,7 +251,8 @@ async def test_a_typed_order_number_links_that_order(
         assert "couldn't find" in api.texts_to(10)[-1]
         api.text(10, "#727")
         await eventually(lambda: _purchases(rt, 10, 1))
-        assert any("order #727" in t for t in api.texts_to(10))
+        # the answer leaves after the commit, a second after the previous one (1/s per chat)
+        await api.wait_for(lambda: any("order #727" in t for t in api.texts_to(10)), timeout=20)
 
 
 def _woo_key(payload: Any, delivery: str) -> str:
